@@ -1,0 +1,518 @@
+//! The service's errors (`wire-protocol.md` §9), the flow's outcomes, and the
+//! separate family of caller mistakes.
+
+use crate::wire::{self, ERROR_TYPE_HEADER, ERROR_TYPE_NAMESPACE, ErrorBody};
+
+/// Every error code of the service model (§9.3), plus unknown codes kept as data.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// `AccessDeniedException` / `access_denied`: the person said no (or a KMS denial).
+    AccessDenied,
+    /// `AuthorizationPendingException` / `authorization_pending`: not approved yet.
+    AuthorizationPending,
+    /// `ExpiredTokenException` / `expired_token`: the device code ran out.
+    ExpiredToken,
+    /// `InternalServerException` / `server_error` (500).
+    InternalServer,
+    /// `InvalidClientException` / `invalid_client` (401): unknown or expired registration.
+    InvalidClient,
+    /// `InvalidClientMetadataException` / `invalid_client_metadata`.
+    InvalidClientMetadata,
+    /// `InvalidGrantException` / `invalid_grant`: unknown, used or revoked code or token.
+    InvalidGrant,
+    /// `InvalidRedirectUriException` / `invalid_redirect_uri`.
+    InvalidRedirectUri,
+    /// `InvalidRequestException` / `invalid_request`.
+    InvalidRequest,
+    /// `InvalidRequestRegionException` / `invalid_request` with `endpoint` and `region`.
+    InvalidRequestRegion,
+    /// `InvalidScopeException` / `invalid_scope`.
+    InvalidScope,
+    /// `SlowDownException` / `slow_down`: poll less often.
+    SlowDown,
+    /// `UnauthorizedClientException` / `unauthorized_client`.
+    UnauthorizedClient,
+    /// `UnsupportedGrantTypeException` / `unsupported_grant_type`.
+    UnsupportedGrantType,
+    /// A code this version does not know, exactly as received.
+    Other(String),
+}
+
+/// What a client does after an error, decided by the code (and a 5xx status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    /// Wait one interval and poll again (`authorization_pending`).
+    Wait,
+    /// Add 5 s to the interval for good, then poll again (`slow_down`).
+    SlowDown,
+    /// Drop the registration and register again, once (`invalid_client`, `unauthorized_client`).
+    RegisterAgain,
+    /// A transient fault: retry after a growing, capped wait.
+    Retry,
+    /// Nothing a retry can fix.
+    Stop,
+}
+
+/// (code, model shape, OAuth `error`, HTTP status) for every known code.
+const CODES: [(ErrorCode, &str, &str, u16); 14] = [
+    (
+        ErrorCode::AccessDenied,
+        "AccessDeniedException",
+        "access_denied",
+        400,
+    ),
+    (
+        ErrorCode::AuthorizationPending,
+        "AuthorizationPendingException",
+        "authorization_pending",
+        400,
+    ),
+    (
+        ErrorCode::ExpiredToken,
+        "ExpiredTokenException",
+        "expired_token",
+        400,
+    ),
+    (
+        ErrorCode::InternalServer,
+        "InternalServerException",
+        "server_error",
+        500,
+    ),
+    (
+        ErrorCode::InvalidClient,
+        "InvalidClientException",
+        "invalid_client",
+        401,
+    ),
+    (
+        ErrorCode::InvalidClientMetadata,
+        "InvalidClientMetadataException",
+        "invalid_client_metadata",
+        400,
+    ),
+    (
+        ErrorCode::InvalidGrant,
+        "InvalidGrantException",
+        "invalid_grant",
+        400,
+    ),
+    (
+        ErrorCode::InvalidRedirectUri,
+        "InvalidRedirectUriException",
+        "invalid_redirect_uri",
+        400,
+    ),
+    (
+        ErrorCode::InvalidRequest,
+        "InvalidRequestException",
+        "invalid_request",
+        400,
+    ),
+    (
+        ErrorCode::InvalidRequestRegion,
+        "InvalidRequestRegionException",
+        "invalid_request",
+        400,
+    ),
+    (
+        ErrorCode::InvalidScope,
+        "InvalidScopeException",
+        "invalid_scope",
+        400,
+    ),
+    (ErrorCode::SlowDown, "SlowDownException", "slow_down", 400),
+    (
+        ErrorCode::UnauthorizedClient,
+        "UnauthorizedClientException",
+        "unauthorized_client",
+        400,
+    ),
+    (
+        ErrorCode::UnsupportedGrantType,
+        "UnsupportedGrantTypeException",
+        "unsupported_grant_type",
+        400,
+    ),
+];
+
+impl ErrorCode {
+    fn row(&self) -> Option<&'static (ErrorCode, &'static str, &'static str, u16)> {
+        CODES.iter().find(|row| row.0 == *self)
+    }
+
+    /// The code for a model shape name such as `SlowDownException`; unknown names become `Other`.
+    pub fn from_shape(shape: &str) -> ErrorCode {
+        CODES
+            .iter()
+            .find(|row| row.1 == shape)
+            .map_or_else(|| ErrorCode::Other(shape.to_owned()), |row| row.0.clone())
+    }
+
+    /// The code for an OAuth `error` value such as `slow_down`; unknown values become `Other`.
+    /// `invalid_request` maps to [`ErrorCode::InvalidRequest`].
+    pub fn from_oauth(error: &str) -> ErrorCode {
+        CODES
+            .iter()
+            .find(|row| row.2 == error)
+            .map_or_else(|| ErrorCode::Other(error.to_owned()), |row| row.0.clone())
+    }
+
+    /// The model shape name (the `x-amzn-ErrorType` value before `:`).
+    pub fn shape(&self) -> &str {
+        match self {
+            ErrorCode::Other(code) => code,
+            known => known.row().map_or("", |row| row.1),
+        }
+    }
+
+    /// The OAuth `error` member the service puts in the body.
+    pub fn oauth_error(&self) -> &str {
+        match self {
+            ErrorCode::Other(code) => code,
+            known => known.row().map_or("", |row| row.2),
+        }
+    }
+
+    /// The HTTP status the service sends with this code (400 for unknown codes).
+    pub fn status(&self) -> u16 {
+        self.row().map_or(400, |row| row.3)
+    }
+
+    /// What the client does next (`wire-protocol.md` §9.4, `device-flow.md` §5).
+    pub fn next_step(&self) -> NextStep {
+        match self {
+            ErrorCode::AuthorizationPending => NextStep::Wait,
+            ErrorCode::SlowDown => NextStep::SlowDown,
+            ErrorCode::InvalidClient | ErrorCode::UnauthorizedClient => NextStep::RegisterAgain,
+            ErrorCode::InternalServer => NextStep::Retry,
+            _ => NextStep::Stop,
+        }
+    }
+}
+
+/// An error answer from the service: the code, the status it came with, and the
+/// body's text members as sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} (HTTP {status}){}", code.shape(), description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+pub struct ServiceError {
+    /// Which error.
+    pub code: ErrorCode,
+    /// The HTTP status of the response.
+    pub status: u16,
+    /// The body's `error_description`.
+    pub description: Option<String>,
+    /// The body's `reason` (KMS problems).
+    pub reason: Option<String>,
+    /// The body's `endpoint` (CreateTokenWithIAM's region redirect).
+    pub endpoint: Option<String>,
+    /// The body's `region` (CreateTokenWithIAM's region redirect).
+    pub region: Option<String>,
+}
+
+impl ServiceError {
+    /// An error with the code's own status and a description, as a server sends it.
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> ServiceError {
+        ServiceError {
+            status: code.status(),
+            code,
+            description: Some(description.into()),
+            reason: None,
+            endpoint: None,
+            region: None,
+        }
+    }
+
+    /// Parses a non-2xx response as §9.2 says: the sanitised `x-amzn-ErrorType`
+    /// header first, then the body's `error`, then the status. Returns `None` for
+    /// a 2xx status. Never fails: any body gives an error value.
+    pub fn from_response(response: &http::Response<Vec<u8>>) -> Option<ServiceError> {
+        let status = response.status().as_u16();
+        if response.status().is_success() {
+            return None;
+        }
+        let body: ErrorBody = wire::decode(response.body()).unwrap_or_default();
+        let from_header = response
+            .headers()
+            .get(ERROR_TYPE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(sanitize_error_type)
+            .filter(|s| !s.is_empty())
+            .map(ErrorCode::from_shape);
+        let code = from_header
+            .or_else(|| {
+                body.error
+                    .as_deref()
+                    .filter(|e| !e.is_empty())
+                    .map(ErrorCode::from_oauth)
+            })
+            .unwrap_or_else(|| {
+                if status == 500 {
+                    ErrorCode::InternalServer
+                } else {
+                    ErrorCode::Other(status.to_string())
+                }
+            });
+        Some(ServiceError {
+            code,
+            status,
+            description: body.error_description,
+            reason: body.reason,
+            endpoint: body.endpoint,
+            region: body.region,
+        })
+    }
+
+    /// The response a server sends for this error: status, JSON content type,
+    /// `x-amzn-ErrorType` and the OAuth body. The simulated service uses this, so
+    /// the parser above and the server can never disagree.
+    pub fn to_response(&self) -> http::Response<Vec<u8>> {
+        let body = ErrorBody {
+            error: Some(self.code.oauth_error().to_owned()),
+            error_description: self.description.clone(),
+            reason: self.reason.clone(),
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+        };
+        let mut response = http::Response::new(wire::encode(&body));
+        *response.status_mut() =
+            http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::BAD_REQUEST);
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(wire::CONTENT_TYPE_JSON),
+        );
+        if let Ok(value) =
+            http::HeaderValue::from_str(&format!("{}:{ERROR_TYPE_NAMESPACE}", self.code.shape()))
+        {
+            headers.insert(ERROR_TYPE_HEADER, value);
+        }
+        response
+    }
+
+    /// What the client does next: a 5xx is always retried, whatever its code.
+    pub fn next_step(&self) -> NextStep {
+        if self.status >= 500 || self.status == 429 {
+            NextStep::Retry
+        } else {
+            self.code.next_step()
+        }
+    }
+}
+
+/// Strips what botocore strips: everything from the first `:` and up to the last `#`.
+fn sanitize_error_type(raw: &str) -> &str {
+    let before_colon = raw.split(':').next().unwrap_or(raw);
+    let after_hash = before_colon.rsplit('#').next().unwrap_or(before_colon);
+    after_hash.trim()
+}
+
+/// A response body that does not hold what the flow needs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The body is not JSON of the expected shape.
+    #[error("the body is not the expected JSON: {0}")]
+    Json(String),
+    /// A member the flow needs is absent or `null`.
+    #[error("the response has no `{0}` member")]
+    MissingMember(&'static str),
+    /// A member is present but unusable (e.g. an empty string).
+    #[error("the response's `{0}` member is unusable")]
+    InvalidMember(&'static str),
+}
+
+/// How a request failed below HTTP; drivers translate their own errors into this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// Could not connect (refused, DNS, TLS handshake).
+    Connect,
+    /// The connect or read timeout ran out.
+    Timeout,
+    /// The connection broke mid-exchange.
+    ConnectionLost,
+    /// The response was larger than the driver accepts.
+    BodyTooLarge,
+    /// Anything else.
+    Other,
+}
+
+/// Why a flow ended without a token; comparable so tests can assert on it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlowError {
+    /// The service refused in a way no retry fixes (invalid grant, scope, request, unknown codes…).
+    #[error("the SSO OIDC service refused {operation}: {error}")]
+    Service {
+        /// The operation that was refused.
+        operation: &'static str,
+        /// The service's answer.
+        error: ServiceError,
+    },
+    /// Transient failures went on until the retry budget ran out.
+    #[error("{operation} kept failing ({attempts} attempts); last problem: {last}")]
+    RetriesExhausted {
+        /// The operation that kept failing.
+        operation: &'static str,
+        /// How many requests were sent.
+        attempts: u32,
+        /// The last failure, in words.
+        last: String,
+    },
+    /// A success response lacked what the flow needs.
+    #[error("the {operation} response is unusable: {error}")]
+    Decode {
+        /// The operation whose response it was.
+        operation: &'static str,
+        /// What is wrong with it.
+        error: DecodeError,
+    },
+    /// The registration's secret expired; a new sign-in is needed.
+    #[error("the client registration has expired; sign in again")]
+    RegistrationExpired,
+    /// The token has no refresh token (a legacy registration without scopes).
+    #[error("the token cannot be refreshed (it has no refresh token); sign in again")]
+    NotRefreshable,
+    /// The caller cancelled the flow.
+    #[error("the flow was cancelled")]
+    Cancelled,
+}
+
+impl FlowError {
+    /// True when only a new interactive sign-in can help (e.g. `invalid_grant` on refresh).
+    pub fn needs_sign_in(&self) -> bool {
+        match self {
+            FlowError::Service { error, .. } => matches!(
+                error.code,
+                ErrorCode::InvalidGrant
+                    | ErrorCode::InvalidClient
+                    | ErrorCode::UnauthorizedClient
+                    | ErrorCode::ExpiredToken
+                    | ErrorCode::AccessDenied
+            ),
+            FlowError::RegistrationExpired | FlowError::NotRefreshable => true,
+            _ => false,
+        }
+    }
+}
+
+/// A mistake in how the caller drives a machine, kept apart from untrusted input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiMisuse {
+    /// A response or transport error was handed in for a request that is not in flight.
+    #[error("no request with id {0} is in flight")]
+    UnknownRequest(u64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, header: Option<&str>, body: &str) -> http::Response<Vec<u8>> {
+        let mut r = http::Response::new(body.as_bytes().to_vec());
+        *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        if let Some(h) = header {
+            r.headers_mut()
+                .insert("X-Amzn-ErrorType", h.parse().unwrap());
+        }
+        r
+    }
+
+    #[test]
+    fn header_wins_and_is_sanitised() {
+        let r = response(
+            400,
+            Some(
+                "AuthorizationPendingException:http://internal.amazon.com/coral/com.amazonaws.sso.oidc/",
+            ),
+            r#"{"error":"slow_down","error_description":"Authorization is still pending"}"#,
+        );
+        let e = ServiceError::from_response(&r).unwrap();
+        assert_eq!(e.code, ErrorCode::AuthorizationPending);
+        assert_eq!(
+            e.description.as_deref(),
+            Some("Authorization is still pending")
+        );
+        let r = response(400, Some("aws.protocoltests#SlowDownException:x"), "{}");
+        assert_eq!(
+            ServiceError::from_response(&r).unwrap().code,
+            ErrorCode::SlowDown
+        );
+    }
+
+    #[test]
+    fn body_then_status() {
+        let r = response(
+            400,
+            None,
+            r#"{"error":"access_denied","reason":"KMS_AccessDeniedException"}"#,
+        );
+        let e = ServiceError::from_response(&r).unwrap();
+        assert_eq!(e.code, ErrorCode::AccessDenied);
+        assert_eq!(e.reason.as_deref(), Some("KMS_AccessDeniedException"));
+        let e = ServiceError::from_response(&response(400, None, "<html>")).unwrap();
+        assert_eq!(e.code, ErrorCode::Other("400".into()));
+        assert_eq!(e.next_step(), NextStep::Stop);
+        let e = ServiceError::from_response(&response(503, None, "")).unwrap();
+        assert_eq!(e.next_step(), NextStep::Retry);
+        let e = ServiceError::from_response(&response(500, None, "")).unwrap();
+        assert_eq!(e.code, ErrorCode::InternalServer);
+        assert!(ServiceError::from_response(&response(200, None, "")).is_none());
+    }
+
+    #[test]
+    fn unknown_codes_are_kept_as_data() {
+        let r = response(
+            400,
+            Some("BrandNewException:ns"),
+            r#"{"error":"brand_new","error_description":"d"}"#,
+        );
+        let e = ServiceError::from_response(&r).unwrap();
+        assert_eq!(e.code, ErrorCode::Other("BrandNewException".into()));
+        assert_eq!(e.next_step(), NextStep::Stop);
+        let e =
+            ServiceError::from_response(&response(400, None, r#"{"error":"brand_new"}"#)).unwrap();
+        assert_eq!(e.code, ErrorCode::Other("brand_new".into()));
+    }
+
+    #[test]
+    fn every_code_round_trips_through_a_response() {
+        for (code, shape, oauth, status) in CODES.iter() {
+            assert_eq!(ErrorCode::from_shape(shape), *code);
+            assert_eq!(code.shape(), *shape);
+            assert_eq!(code.oauth_error(), *oauth);
+            let sent = ServiceError::new(code.clone(), "why");
+            let r = sent.to_response();
+            assert_eq!(r.status().as_u16(), *status);
+            assert_eq!(r.headers()["content-type"], "application/json");
+            assert_eq!(
+                r.headers()["x-amzn-ErrorType"],
+                format!("{shape}:http://internal.amazon.com/coral/com.amazonaws.sso.oidc/")
+                    .as_str()
+            );
+            assert_eq!(ServiceError::from_response(&r).unwrap(), sent);
+        }
+    }
+
+    #[test]
+    fn next_steps() {
+        use ErrorCode::*;
+        assert_eq!(AuthorizationPending.next_step(), NextStep::Wait);
+        assert_eq!(SlowDown.next_step(), NextStep::SlowDown);
+        assert_eq!(InvalidClient.next_step(), NextStep::RegisterAgain);
+        assert_eq!(UnauthorizedClient.next_step(), NextStep::RegisterAgain);
+        assert_eq!(InternalServer.next_step(), NextStep::Retry);
+        for stop in [
+            AccessDenied,
+            ExpiredToken,
+            InvalidGrant,
+            InvalidScope,
+            InvalidRequest,
+            UnsupportedGrantType,
+        ] {
+            assert_eq!(stop.next_step(), NextStep::Stop);
+        }
+        assert_eq!(ErrorCode::from_oauth("invalid_request"), InvalidRequest);
+    }
+}

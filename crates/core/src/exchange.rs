@@ -1,0 +1,219 @@
+//! Machinery both flows share: request ids, the one request in flight, when the
+//! next request may go, the transient-failure counter with its backoff, time
+//! arithmetic that cannot overflow, and the event queue.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant, SystemTime};
+
+use http::header::{CONTENT_TYPE, HeaderValue};
+use serde::Serialize;
+
+use crate::endpoint::Endpoint;
+use crate::error::{ApiMisuse, DecodeError, FlowError};
+use crate::flow::{Event, RequestId, Transmit};
+use crate::wire::{self, Operation};
+
+/// Longest duration taken from the wire; larger values are clamped so that no
+/// time arithmetic can overflow (ten years is far beyond any real lifetime).
+pub(crate) const MAX_WIRE_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// Seconds from the wire as a duration, clamped to `0..=MAX_WIRE_DURATION`.
+pub(crate) fn wire_seconds(secs: i64) -> Duration {
+    let secs = u64::try_from(secs).unwrap_or(0);
+    Duration::from_secs(secs).min(MAX_WIRE_DURATION)
+}
+
+/// `t + d`, or `t` itself when the sum is not representable.
+pub(crate) fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d).unwrap_or(t)
+}
+
+/// Maps monotonic instants to wall-clock times through one pair the caller gave.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TimeAnchor {
+    mono: Instant,
+    wall: SystemTime,
+}
+
+impl TimeAnchor {
+    pub(crate) fn new(mono: Instant, wall: SystemTime) -> Self {
+        TimeAnchor { mono, wall }
+    }
+
+    /// The wall-clock time at `now`.
+    pub(crate) fn wall_at(&self, now: Instant) -> SystemTime {
+        let elapsed = now.saturating_duration_since(self.mono);
+        self.wall.checked_add(elapsed).unwrap_or(self.wall)
+    }
+
+    /// The wall-clock time `d` after `now`.
+    pub(crate) fn wall_after(&self, now: Instant, d: Duration) -> SystemTime {
+        let at = self.wall_at(now);
+        at.checked_add(d).unwrap_or(at)
+    }
+}
+
+/// What a response means before any flow-specific decision.
+pub(crate) enum Answer<'a> {
+    /// 2xx: the body to decode.
+    Success(&'a [u8]),
+    /// Anything else, parsed per §9.2.
+    Error(crate::error::ServiceError),
+}
+
+pub(crate) fn classify(response: &http::Response<Vec<u8>>) -> Answer<'_> {
+    match crate::error::ServiceError::from_response(response) {
+        None => Answer::Success(response.body()),
+        Some(e) => Answer::Error(e),
+    }
+}
+
+/// The transient failure last seen, kept so that a flow that gives up can say why.
+#[derive(Debug, Clone)]
+pub(crate) enum Trouble {
+    Decode(DecodeError),
+    Other(String),
+}
+
+/// Request bookkeeping shared by both machines.
+#[derive(Debug)]
+pub(crate) struct Exchange {
+    pub(crate) endpoint: Endpoint,
+    next_id: u64,
+    in_flight: Option<(RequestId, Operation)>,
+    /// The next request may be sent at or after this instant.
+    pub(crate) ready_at: Instant,
+    /// Consecutive transient failures (reset by any well-formed answer).
+    pub(crate) failures: u32,
+    pub(crate) trouble: Option<Trouble>,
+    pub(crate) events: VecDeque<Event>,
+}
+
+impl Exchange {
+    pub(crate) fn new(endpoint: Endpoint, now: Instant) -> Self {
+        Exchange {
+            endpoint,
+            next_id: 0,
+            in_flight: None,
+            ready_at: now,
+            failures: 0,
+            trouble: None,
+            events: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn in_flight(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// Builds and records the one request in flight.
+    pub(crate) fn transmit(&mut self, op: Operation, body: &impl Serialize) -> Option<Transmit> {
+        let uri = self.endpoint.uri(op).ok()?;
+        let mut request = http::Request::new(wire::encode(body));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = uri;
+        request.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(wire::CONTENT_TYPE_JSON),
+        );
+        let id = RequestId(self.next_id);
+        self.next_id = self.next_id.wrapping_add(1);
+        self.in_flight = Some((id, op));
+        Some(Transmit {
+            id,
+            operation: op,
+            request,
+        })
+    }
+
+    /// Takes the in-flight request matching `id`. `Ok(None)` means the answer is
+    /// for a request abandoned by a terminal state or `cancel` and is ignored.
+    pub(crate) fn settle(
+        &mut self,
+        id: RequestId,
+        terminal: bool,
+    ) -> Result<Option<Operation>, ApiMisuse> {
+        match self.in_flight {
+            Some((current, op)) if current == id => {
+                self.in_flight = None;
+                Ok(if terminal { None } else { Some(op) })
+            }
+            _ if terminal && id.0 < self.next_id => Ok(None),
+            _ => Err(ApiMisuse::UnknownRequest(id.0)),
+        }
+    }
+
+    /// Forgets the request in flight (terminal state or cancel).
+    pub(crate) fn abandon(&mut self) {
+        self.in_flight = None;
+    }
+
+    /// A well-formed answer arrived: the backoff starts over.
+    pub(crate) fn reset_failures(&mut self) {
+        self.failures = 0;
+        self.trouble = None;
+    }
+
+    /// Counts one transient failure; returns the count.
+    pub(crate) fn note_failure(&mut self, trouble: Trouble) -> u32 {
+        self.failures = self.failures.saturating_add(1);
+        self.trouble = Some(trouble);
+        self.failures
+    }
+
+    /// The error to end with once the retry budget is spent.
+    pub(crate) fn exhausted(&self, op: Operation) -> FlowError {
+        match &self.trouble {
+            Some(Trouble::Decode(error)) => FlowError::Decode {
+                operation: op.name(),
+                error: error.clone(),
+            },
+            Some(Trouble::Other(last)) => FlowError::RetriesExhausted {
+                operation: op.name(),
+                attempts: self.failures,
+                last: last.clone(),
+            },
+            None => FlowError::RetriesExhausted {
+                operation: op.name(),
+                attempts: self.failures,
+                last: String::new(),
+            },
+        }
+    }
+}
+
+/// `base * 2^(failures-1)`, capped at `cap`.
+pub(crate) fn backoff(base: Duration, failures: u32, cap: Duration) -> Duration {
+    let factor = 1u32
+        .checked_shl(failures.saturating_sub(1))
+        .unwrap_or(u32::MAX);
+    base.checked_mul(factor).unwrap_or(cap).min(cap)
+}
+
+/// Words for a transient failure; no secrets (status, code and description only).
+pub(crate) fn describe_transient(answer: &crate::error::ServiceError) -> String {
+    answer.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let s = Duration::from_secs;
+        assert_eq!(backoff(s(1), 1, s(30)), s(1));
+        assert_eq!(backoff(s(1), 2, s(30)), s(2));
+        assert_eq!(backoff(s(1), 5, s(30)), s(16));
+        assert_eq!(backoff(s(1), 6, s(30)), s(30));
+        assert_eq!(backoff(s(1), 400, s(30)), s(30));
+        assert_eq!(backoff(MAX_WIRE_DURATION, 40, s(60)), s(60));
+    }
+
+    #[test]
+    fn wire_seconds_clamp() {
+        assert_eq!(wire_seconds(-5), Duration::ZERO);
+        assert_eq!(wire_seconds(i64::MAX), MAX_WIRE_DURATION);
+        assert_eq!(wire_seconds(600), Duration::from_secs(600));
+    }
+}

@@ -1,0 +1,54 @@
+//! What a sign-in produces and what must be kept: the client registration and
+//! the token. Wall-clock times appear only here, computed from the
+//! `SystemTime` the caller passed in; nothing in core reads a clock.
+
+use std::time::{Duration, SystemTime};
+
+use crate::secret::{AccessToken, ClientSecret, RefreshToken};
+
+/// A registration is reused only while more than this much of it is left (the AWS CLI's margin).
+pub const REGISTRATION_REUSE_MARGIN: Duration = Duration::from_secs(15 * 60);
+
+/// A client registration (RegisterClient's result), worth caching for reuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// `clientId`.
+    pub client_id: String,
+    /// `clientSecret`.
+    pub client_secret: ClientSecret,
+    /// When id and secret stop working (`clientSecretExpiresAt`).
+    pub expires_at: SystemTime,
+    /// The scopes registered; tokens carry these.
+    pub scopes: Vec<String>,
+}
+
+impl Registration {
+    /// True while more than [`REGISTRATION_REUSE_MARGIN`] is left at `wall_now`.
+    pub fn is_reusable_at(&self, wall_now: SystemTime) -> bool {
+        self.expires_at
+            .duration_since(wall_now)
+            .is_ok_and(|left| left > REGISTRATION_REUSE_MARGIN)
+    }
+}
+
+/// An access token with what it takes to refresh it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// The bearer token.
+    pub access_token: AccessToken,
+    /// Present when the registration has scopes; `None` means "sign in again at expiry".
+    pub refresh_token: Option<RefreshToken>,
+    /// When the access token expires (receipt time + `expiresIn`).
+    pub expires_at: SystemTime,
+    /// The registration that obtained the token; refresh needs it.
+    pub registration: Registration,
+}
+
+impl Token {
+    /// Time left at `wall_now`; zero once expired.
+    pub fn remaining_at(&self, wall_now: SystemTime) -> Duration {
+        self.expires_at
+            .duration_since(wall_now)
+            .unwrap_or(Duration::ZERO)
+    }
+}
