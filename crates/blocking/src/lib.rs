@@ -1,1 +1,40 @@
-//! x
+//! The blocking driver of ssoflow: runs the sans-IO [`DeviceFlow`] and
+//! [`RefreshFlow`] of `ssoflow-core` to their end over a [`Transport`] (ureq 3 by
+//! default), sleeping on a [`Clock`] that tests can replace with a virtual one.
+//!
+//! **In scope:** sending requests, sleeping, cancelling, an overall time limit,
+//! translating transport failures into the core's terms, returning the token and
+//! any new registration for the caller to persist. **Out of scope:** every
+//! protocol decision (those are in core), files, terminals, browsers.
+//!
+//! The loop follows the core's run-loop contract: `handle_timeout`, drain
+//! `poll_transmit` (send each request and feed its answer), drain `poll_event`,
+//! sleep until `poll_timeout`.
+//!
+//! ```no_run
+//! use ssoflow_blocking::{Driver, SystemClock, UreqTransport};
+//! use ssoflow_core::{DeviceFlow, Endpoint, EndpointVariant, FlowConfig};
+//! use std::time::{Instant, SystemTime};
+//!
+//! let endpoint = Endpoint::for_region("us-east-1", EndpointVariant::default())?;
+//! let config = FlowConfig::new(endpoint, "https://d-1234567890.awsapps.com/start")?;
+//! let flow = DeviceFlow::new(config, Instant::now(), SystemTime::now());
+//! let mut driver = Driver::new(UreqTransport::new(), SystemClock);
+//! let signed_in = driver.sign_in(flow, |prompt| {
+//!     println!("Open {} and enter the code {}", prompt.verification_uri, prompt.user_code);
+//! })?;
+//! println!("token valid until {:?}", signed_in.token.expires_at);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod driver;
+mod transport;
+mod ureq_transport;
+
+pub use driver::{Driver, Error, SignIn};
+pub use transport::{Clock, SystemClock, Transport, TransportError};
+pub use ureq_transport::{UreqConfig, UreqTransport};

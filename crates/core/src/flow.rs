@@ -405,8 +405,10 @@ impl DeviceFlow {
         let expires = r
             .client_secret_expires_at
             .ok_or(DecodeError::MissingMember("clientSecretExpiresAt"))?;
-        let expires_at = SystemTime::UNIX_EPOCH
-            .checked_add(wire_seconds(expires))
+        // An absolute time, so not clamped like the relative durations.
+        let expires_at = u64::try_from(expires)
+            .ok()
+            .and_then(|secs| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs)))
             .ok_or(DecodeError::InvalidMember("clientSecretExpiresAt"))?;
         let registration = Registration {
             client_id,

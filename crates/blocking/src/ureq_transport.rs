@@ -1,0 +1,126 @@
+//! The ureq 3 transport: rustls, per-phase timeouts, a response size limit,
+//! proxies from the environment, and 4xx/5xx returned as responses.
+
+use std::time::Duration;
+
+use ssoflow_core::TransportErrorKind;
+
+use crate::transport::{Transport, TransportError};
+
+/// Settings of [`UreqTransport`]; the defaults suit the SSO OIDC service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UreqConfig {
+    /// Time to resolve, connect and finish TLS. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Time from sending the request to having the whole response. Default 30 s.
+    pub read_timeout: Duration,
+    /// Largest response body accepted; real answers are under 10 KiB. Default 1 MiB.
+    pub body_limit: u64,
+    /// An explicit proxy URL (e.g. `http://proxy:3128`); `None` uses `HTTPS_PROXY`,
+    /// `ALL_PROXY` and `NO_PROXY` from the environment, as ureq does by default.
+    pub proxy: Option<String>,
+    /// The `User-Agent` header. Default `ssoflow/<version>`.
+    pub user_agent: String,
+}
+
+impl Default for UreqConfig {
+    fn default() -> Self {
+        UreqConfig {
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            body_limit: 1024 * 1024,
+            proxy: None,
+            user_agent: concat!("ssoflow/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+/// Sends requests with a ureq 3 agent, which keeps one connection alive per host.
+#[derive(Debug, Clone)]
+pub struct UreqTransport {
+    agent: ureq::Agent,
+    body_limit: u64,
+}
+
+impl Default for UreqTransport {
+    fn default() -> Self {
+        UreqTransport::new()
+    }
+}
+
+impl UreqTransport {
+    /// A transport with [`UreqConfig::default`].
+    pub fn new() -> UreqTransport {
+        // The default config has no explicit proxy, the only part that can fail.
+        Self::with_config(UreqConfig::default()).unwrap_or_else(|_| UreqTransport {
+            agent: ureq::Agent::new_with_defaults(),
+            body_limit: UreqConfig::default().body_limit,
+        })
+    }
+
+    /// A transport with explicit settings; fails only on an unusable proxy URL.
+    pub fn with_config(config: UreqConfig) -> Result<UreqTransport, TransportError> {
+        let mut builder = ureq::Agent::config_builder()
+            // The flow needs the 400 that carries authorization_pending as a response.
+            .http_status_as_error(false)
+            // Redirects are not part of this protocol; following one could move secrets.
+            .max_redirects(0)
+            .timeout_connect(Some(config.connect_timeout))
+            .timeout_recv_response(Some(config.read_timeout))
+            .timeout_recv_body(Some(config.read_timeout))
+            .user_agent(config.user_agent.as_str());
+        if let Some(proxy) = &config.proxy {
+            let proxy = ureq::Proxy::new(proxy).map_err(|e| {
+                TransportError::new(
+                    TransportErrorKind::Other,
+                    format!("the proxy URL is unusable: {e}"),
+                )
+            })?;
+            builder = builder.proxy(Some(proxy));
+        }
+        Ok(UreqTransport {
+            agent: builder.build().into(),
+            body_limit: config.body_limit,
+        })
+    }
+}
+
+impl Transport for UreqTransport {
+    fn send(
+        &mut self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let mut response = self.agent.run(request).map_err(translate)?;
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(self.body_limit)
+            .read_to_vec()
+            .map_err(translate)?;
+        let (parts, _) = response.into_parts();
+        Ok(http::Response::from_parts(parts, body))
+    }
+}
+
+/// ureq's error in the core's terms; the message names no request content.
+fn translate(e: ureq::Error) -> TransportError {
+    let kind = match &e {
+        ureq::Error::Timeout(_) => TransportErrorKind::Timeout,
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::Tls(_) => {
+            TransportErrorKind::Connect
+        }
+        ureq::Error::BodyExceedsLimit(_) => TransportErrorKind::BodyTooLarge,
+        ureq::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::AddrNotAvailable => {
+                TransportErrorKind::Connect
+            }
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                TransportErrorKind::Timeout
+            }
+            _ => TransportErrorKind::ConnectionLost,
+        },
+        ureq::Error::Protocol(_) => TransportErrorKind::ConnectionLost,
+        _ => TransportErrorKind::Other,
+    };
+    TransportError::new(kind, e.to_string())
+}

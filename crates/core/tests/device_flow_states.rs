@@ -1,0 +1,476 @@
+//! Unit tests of `DeviceFlow`, one module per state.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use ssoflow_core::wire::{self, Operation};
+use ssoflow_core::{
+    DecodeError, DeviceFlow, ErrorCode, Event, Flow, FlowError, StateKind, TransportErrorKind,
+};
+
+const S: fn(u64) -> Duration = Duration::from_secs;
+
+mod unregistered {
+    use super::*;
+
+    #[test]
+    fn sends_register_client_with_the_configured_scopes() {
+        let mut s = Scenario::unregistered();
+        assert_eq!(s.flow.state(), StateKind::Unregistered);
+        let tx = s.transmit();
+        assert_eq!(tx.operation, Operation::RegisterClient);
+        assert_eq!(tx.request.method(), "POST");
+        assert_eq!(
+            tx.request.uri(),
+            "https://oidc.us-east-1.amazonaws.com/client/register"
+        );
+        assert_eq!(tx.request.headers()["content-type"], "application/json");
+        let body: wire::RegisterClientRequest = wire::decode(tx.request.body()).unwrap();
+        assert_eq!(body.client_type, "public");
+        assert_eq!(body.client_name, "ssoflow");
+        assert_eq!(body.scopes, Some(vec!["sso:account:access".to_owned()]));
+        // One request at a time.
+        assert!(s.flow.poll_transmit(s.now).is_none());
+        assert_eq!(s.flow.poll_timeout(), None);
+    }
+
+    #[test]
+    fn legacy_config_sends_no_scopes() {
+        let t0 = std::time::Instant::now();
+        let mut flow = DeviceFlow::new(
+            config()
+                .with_scopes(Vec::<String>::new())
+                .with_client_name("me"),
+            t0,
+            wall0(),
+        );
+        let tx = flow.poll_transmit(t0).unwrap();
+        let text = String::from_utf8(tx.request.body().clone()).unwrap();
+        assert_eq!(text, r#"{"clientName":"me","clientType":"public"}"#);
+    }
+
+    #[test]
+    fn success_emits_registered_and_moves_on() {
+        let mut s = Scenario::unregistered();
+        s.exchange(ok(REGISTERED));
+        assert_eq!(s.flow.state(), StateKind::Registered);
+        let events = s.events();
+        let [Event::Registered(reg)] = events.as_slice() else {
+            panic!("{events:?}")
+        };
+        assert_eq!(reg.client_id, "cid");
+        assert_eq!(reg.client_secret.secret(), "client-secret-value");
+        assert_eq!(
+            reg.expires_at,
+            std::time::SystemTime::UNIX_EPOCH + S(1_775_001_600)
+        );
+        assert_eq!(s.transmit().operation, Operation::StartDeviceAuthorization);
+    }
+
+    #[test]
+    fn missing_members_are_named_after_retries() {
+        let mut s = Scenario::unregistered();
+        for _ in 0..5 {
+            s.exchange(ok(r#"{"clientSecret":"x","clientSecretExpiresAt":1}"#));
+            if s.flow.state().is_terminal() {
+                break;
+            }
+            s.wait_for_timeout();
+        }
+        let events = s.events();
+        assert_eq!(
+            events.last(),
+            Some(&Event::Failed(FlowError::Decode {
+                operation: "RegisterClient",
+                error: DecodeError::MissingMember("clientId")
+            }))
+        );
+    }
+
+    #[test]
+    fn transient_failures_back_off_doubling_then_give_up() {
+        let mut s = Scenario::unregistered();
+        let mut waits = vec![];
+        loop {
+            let tx = s.transmit();
+            s.flow
+                .handle_transport_error(s.now, tx.id, TransportErrorKind::Timeout)
+                .unwrap();
+            if s.flow.state().is_terminal() {
+                break;
+            }
+            let before = s.now;
+            s.wait_for_timeout();
+            waits.push(s.now - before);
+        }
+        assert_eq!(waits, [S(1), S(2), S(4), S(8)]);
+        assert!(matches!(
+            s.events().last(),
+            Some(Event::Failed(FlowError::RetriesExhausted {
+                attempts: 5,
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn configuration_errors_stop_at_once() {
+        let mut s = Scenario::unregistered();
+        s.exchange(err(ErrorCode::InvalidScope));
+        assert_eq!(s.flow.state(), StateKind::Failed);
+        let events = s.events();
+        let [Event::Failed(FlowError::Service { operation, error })] = events.as_slice() else {
+            panic!()
+        };
+        assert_eq!(*operation, "RegisterClient");
+        assert_eq!(error.code, ErrorCode::InvalidScope);
+        assert_eq!(error.description.as_deref(), Some("canned"));
+    }
+
+    #[test]
+    fn answers_to_unknown_requests_are_misuse() {
+        let mut s = Scenario::unregistered();
+        let tx = s.transmit();
+        s.flow
+            .handle_response(s.now, tx.id, ok(REGISTERED))
+            .unwrap();
+        // The same id again, while the flow is live, is a caller bug and changes nothing.
+        assert!(
+            s.flow
+                .handle_response(s.now, tx.id, ok(REGISTERED))
+                .is_err()
+        );
+        assert!(
+            s.flow
+                .handle_transport_error(s.now, tx.id, TransportErrorKind::Other)
+                .is_err()
+        );
+        assert_eq!(s.flow.state(), StateKind::Registered);
+    }
+}
+
+mod registered {
+    use super::*;
+
+    #[test]
+    fn a_fresh_cached_registration_skips_register_client() {
+        let mut s = Scenario::registered();
+        assert_eq!(s.flow.state(), StateKind::Registered);
+        let tx = s.transmit();
+        assert_eq!(tx.operation, Operation::StartDeviceAuthorization);
+        let body: wire::StartDeviceAuthorizationRequest = wire::decode(tx.request.body()).unwrap();
+        assert_eq!(body.client_id, "cid");
+        assert_eq!(body.start_url, START_URL);
+    }
+
+    #[test]
+    fn a_registration_with_15_minutes_or_less_left_is_replaced() {
+        let t0 = std::time::Instant::now();
+        for left in [S(15 * 60), S(60), S(0)] {
+            let flow = DeviceFlow::with_registration(config(), registration(left), t0, wall0());
+            assert_eq!(flow.state(), StateKind::Unregistered, "{left:?}");
+        }
+        let flow =
+            DeviceFlow::with_registration(config(), registration(S(15 * 60 + 1)), t0, wall0());
+        assert_eq!(flow.state(), StateKind::Registered);
+        let mut other_scopes = registration(S(86_400));
+        other_scopes.scopes = vec!["other".into()];
+        assert_eq!(
+            DeviceFlow::with_registration(config(), other_scopes, t0, wall0()).state(),
+            StateKind::Unregistered
+        );
+    }
+
+    #[test]
+    fn invalid_client_registers_again_once() {
+        let mut s = Scenario::registered();
+        s.exchange(err(ErrorCode::InvalidClient));
+        assert_eq!(s.flow.state(), StateKind::Unregistered);
+        s.exchange(ok(REGISTERED));
+        assert!(matches!(s.events().as_slice(), [Event::Registered(_)]));
+        s.exchange(err(ErrorCode::UnauthorizedClient));
+        assert_eq!(s.flow.state(), StateKind::Failed);
+        let events = s.events();
+        let [Event::Failed(FlowError::Service { error, .. })] = events.as_slice() else {
+            panic!("{events:?}")
+        };
+        assert_eq!(error.code, ErrorCode::UnauthorizedClient);
+    }
+
+    #[test]
+    fn start_response_becomes_a_prompt() {
+        let mut s = Scenario::registered();
+        s.exchange(ok(&started(Some(1), 600)));
+        assert_eq!(s.flow.state(), StateKind::Pending);
+        let events = s.events();
+        let [Event::UserCode(p)] = events.as_slice() else {
+            panic!()
+        };
+        assert_eq!(p.user_code, "BCDF-GHJK");
+        assert_eq!(
+            p.verification_uri,
+            "https://device.sso.us-east-1.amazonaws.com/"
+        );
+        assert_eq!(
+            p.verification_uri_complete.as_deref(),
+            Some("https://device.sso.us-east-1.amazonaws.com/?user_code=BCDF-GHJK")
+        );
+        assert_eq!(p.expires_at, wall0() + S(600));
+        assert_eq!(s.flow.deadline(), Some(s.t0 + S(600)));
+    }
+
+    #[test]
+    fn interval_defaults_to_5_and_is_at_least_1() {
+        for (sent, want) in [(None, 5), (Some(0), 1), (Some(1), 1), (Some(7), 7)] {
+            let s = Scenario::pending(sent, 600);
+            assert_eq!(s.flow.interval(), Some(S(want)), "{sent:?}");
+            assert_eq!(s.flow.poll_timeout(), Some(s.t0 + S(want)));
+        }
+    }
+
+    #[test]
+    fn a_start_response_without_a_device_code_names_it() {
+        let mut s = Scenario::registered();
+        let body = r#"{"userCode":"BCDF-GHJK","verificationUri":"https://x/","expiresIn":600}"#;
+        while !s.flow.state().is_terminal() {
+            s.exchange(ok(body));
+            if !s.flow.state().is_terminal() {
+                s.wait_for_timeout();
+            }
+        }
+        assert_eq!(
+            s.events().last(),
+            Some(&Event::Failed(FlowError::Decode {
+                operation: "StartDeviceAuthorization",
+                error: DecodeError::MissingMember("deviceCode")
+            }))
+        );
+    }
+}
+
+mod pending {
+    use super::*;
+
+    #[test]
+    fn polls_only_after_the_interval() {
+        let mut s = Scenario::pending(Some(3), 600);
+        assert!(s.flow.poll_transmit(s.now).is_none());
+        s.advance(S(2));
+        assert!(s.flow.poll_transmit(s.now).is_none());
+        s.advance(S(1));
+        let tx = s.transmit();
+        let body: wire::CreateTokenRequest = wire::decode(tx.request.body()).unwrap();
+        assert_eq!(body.grant_type, wire::GRANT_DEVICE_CODE);
+        assert_eq!(body.device_code.unwrap().secret(), "device-code-value");
+    }
+
+    #[test]
+    fn authorization_pending_keeps_polling_each_interval() {
+        let mut s = Scenario::pending(Some(2), 600);
+        for _ in 0..10 {
+            s.wait_for_timeout();
+            s.exchange(err(ErrorCode::AuthorizationPending));
+            assert_eq!(s.flow.state(), StateKind::Pending);
+            assert_eq!(s.flow.poll_timeout(), Some(s.now + S(2)));
+        }
+        assert!(s.events().is_empty());
+    }
+
+    #[test]
+    fn slow_down_adds_5_seconds_for_good() {
+        let mut s = Scenario::pending(Some(1), 600);
+        s.wait_for_timeout();
+        s.exchange(err(ErrorCode::SlowDown));
+        assert_eq!(s.events(), vec![Event::IntervalChanged(S(6))]);
+        s.wait_for_timeout();
+        s.exchange(err(ErrorCode::SlowDown));
+        assert_eq!(s.flow.interval(), Some(S(11)));
+        s.wait_for_timeout();
+        s.exchange(err(ErrorCode::AuthorizationPending));
+        assert_eq!(s.flow.interval(), Some(S(11)));
+        assert_eq!(s.flow.poll_timeout(), Some(s.now + S(11)));
+    }
+
+    #[test]
+    fn success_gives_the_token_with_its_wall_clock_expiry() {
+        let mut s = Scenario::pending(Some(1), 600);
+        s.wait_for_timeout();
+        s.exchange(ok(TOKEN));
+        assert_eq!(s.flow.state(), StateKind::Authorized);
+        let events = s.events();
+        let [Event::Authorized(t)] = events.as_slice() else {
+            panic!()
+        };
+        assert_eq!(t.access_token.secret(), "access-token-value");
+        assert_eq!(
+            t.refresh_token.as_ref().unwrap().secret(),
+            "refresh-token-value"
+        );
+        assert_eq!(t.expires_at, wall0() + S(1) + S(3600));
+        assert_eq!(t.registration.client_id, "cid");
+    }
+
+    #[test]
+    fn expired_token_and_access_denied_are_terminal_outcomes() {
+        let mut s = Scenario::pending(Some(1), 600);
+        s.wait_for_timeout();
+        s.exchange(err(ErrorCode::ExpiredToken));
+        assert_eq!(
+            (s.flow.state(), s.events()),
+            (StateKind::Expired, vec![Event::Expired])
+        );
+        let mut s = Scenario::pending(Some(1), 600);
+        s.wait_for_timeout();
+        s.exchange(err(ErrorCode::AccessDenied));
+        assert_eq!(
+            (s.flow.state(), s.events()),
+            (StateKind::Denied, vec![Event::Denied])
+        );
+    }
+
+    #[test]
+    fn other_errors_fail_with_code_and_description() {
+        for code in [
+            ErrorCode::InvalidGrant,
+            ErrorCode::InvalidRequest,
+            ErrorCode::UnsupportedGrantType,
+            ErrorCode::Other("Weird".into()),
+        ] {
+            let mut s = Scenario::pending(Some(1), 600);
+            s.wait_for_timeout();
+            s.exchange(err(code.clone()));
+            let events = s.events();
+            let [
+                Event::Failed(FlowError::Service {
+                    operation: "CreateToken",
+                    error,
+                }),
+            ] = events.as_slice()
+            else {
+                panic!("{events:?}")
+            };
+            assert_eq!(error.code, code);
+            assert_eq!(error.description.as_deref(), Some("canned"));
+        }
+    }
+
+    #[test]
+    fn the_deadline_expires_the_flow_without_another_request() {
+        let mut s = Scenario::pending(Some(5), 12);
+        s.wait_for_timeout(); // t = 5
+        s.exchange(err(ErrorCode::AuthorizationPending));
+        s.wait_for_timeout(); // t = 10
+        s.exchange(err(ErrorCode::AuthorizationPending));
+        // The next poll would be at 15, past the deadline at 12: wake at 12 instead.
+        assert_eq!(s.flow.poll_timeout(), Some(s.t0 + S(12)));
+        s.wait_for_timeout();
+        assert_eq!(s.flow.state(), StateKind::Expired);
+        assert_eq!(s.events(), vec![Event::Expired]);
+        assert!(s.flow.poll_transmit(s.now + S(100)).is_none());
+    }
+
+    #[test]
+    fn transient_failures_double_the_wait_up_to_60s_but_never_past_the_deadline() {
+        let mut s = Scenario::pending(Some(2), 300);
+        let mut waits = vec![];
+        for _ in 0..6 {
+            s.wait_for_timeout();
+            let tx = s.transmit();
+            s.flow
+                .handle_transport_error(s.now, tx.id, TransportErrorKind::Timeout)
+                .unwrap();
+            waits.push(s.flow.poll_timeout().unwrap() - s.now);
+        }
+        assert_eq!(waits, [S(4), S(8), S(16), S(32), S(60), S(60)]);
+        // A normal answer resets the backoff.
+        s.wait_for_timeout();
+        s.exchange(status(503, ""));
+        s.wait_for_timeout();
+        s.exchange(err(ErrorCode::AuthorizationPending));
+        assert_eq!(s.flow.poll_timeout(), Some(s.now + S(2)));
+        // Keep failing: the flow ends Expired at the deadline, never Failed.
+        while !s.flow.state().is_terminal() {
+            s.wait_for_timeout();
+            if let Some(tx) = s.flow.poll_transmit(s.now) {
+                s.flow
+                    .handle_response(s.now, tx.id, status(500, ""))
+                    .unwrap();
+            }
+        }
+        assert_eq!(s.flow.state(), StateKind::Expired);
+        assert!(s.now <= s.t0 + S(300));
+    }
+
+    #[test]
+    fn invalid_client_mid_flow_starts_over_with_a_new_code() {
+        let mut s = Scenario::pending(Some(1), 600);
+        s.wait_for_timeout();
+        s.exchange(err(ErrorCode::InvalidClient));
+        assert_eq!(s.flow.state(), StateKind::Unregistered);
+        s.exchange(ok(REGISTERED));
+        s.exchange(ok(&started(Some(1), 600)));
+        let events = s.events();
+        assert!(
+            matches!(
+                events.as_slice(),
+                [Event::Registered(_), Event::UserCode(_)]
+            ),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn malformed_bodies_are_retried() {
+        let mut s = Scenario::pending(Some(1), 600);
+        s.wait_for_timeout();
+        s.exchange(ok(r#"{"accessTok"#));
+        assert_eq!(s.flow.state(), StateKind::Pending);
+        assert!(matches!(
+            s.events().as_slice(),
+            [Event::Retrying {
+                operation: Operation::CreateToken,
+                attempt: 1,
+                ..
+            }]
+        ));
+        s.wait_for_timeout();
+        s.exchange(ok(TOKEN));
+        assert_eq!(s.flow.state(), StateKind::Authorized);
+    }
+}
+
+mod terminal {
+    use super::*;
+
+    #[test]
+    fn cancel_stops_everything() {
+        let mut s = Scenario::pending(Some(1), 600);
+        s.wait_for_timeout();
+        let tx = s.transmit();
+        s.flow.cancel();
+        assert_eq!(s.events(), vec![Event::Failed(FlowError::Cancelled)]);
+        // The answer to the abandoned request is accepted and ignored.
+        s.flow.handle_response(s.now, tx.id, ok(TOKEN)).unwrap();
+        assert_eq!(s.flow.state(), StateKind::Failed);
+        assert!(s.flow.poll_transmit(s.now + S(60)).is_none());
+        assert!(s.flow.poll_timeout().is_none());
+        assert!(s.events().is_empty());
+        s.flow.cancel();
+        assert!(s.events().is_empty());
+    }
+
+    #[test]
+    fn a_late_answer_after_the_deadline_is_ignored() {
+        let mut s = Scenario::pending(Some(1), 2);
+        s.wait_for_timeout();
+        let tx = s.transmit();
+        s.advance(S(5));
+        assert_eq!(s.flow.state(), StateKind::Expired);
+        s.flow.handle_response(s.now, tx.id, ok(TOKEN)).unwrap();
+        assert_eq!(s.flow.state(), StateKind::Expired);
+        assert_eq!(s.events(), vec![Event::Expired]);
+    }
+}
