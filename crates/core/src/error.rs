@@ -346,8 +346,8 @@ pub enum FlowError {
     Service {
         /// The operation that was refused.
         operation: &'static str,
-        /// The service's answer.
-        error: ServiceError,
+        /// The service's answer (boxed: it is large and this path is rare).
+        error: Box<ServiceError>,
     },
     /// Transient failures went on until the retry budget ran out.
     #[error("{operation} kept failing ({attempts} attempts); last problem: {last}")]

@@ -532,7 +532,7 @@ impl DeviceFlow {
             }
             _ => self.fail(FlowError::Service {
                 operation: op.name(),
-                error,
+                error: Box::new(error),
             }),
         }
     }

@@ -162,7 +162,7 @@ impl Flow for RefreshFlow {
                 }
                 _ => self.fail(FlowError::Service {
                     operation: Operation::CreateToken.name(),
-                    error,
+                    error: Box::new(error),
                 }),
             },
         }

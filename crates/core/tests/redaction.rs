@@ -129,7 +129,10 @@ fn every_public_type_redacts_secrets_in_debug() {
     // Errors carry codes and descriptions, never request content.
     let err = FlowError::Service {
         operation: "CreateToken",
-        error: ServiceError::new(ErrorCode::InvalidGrant, "Invalid grant provided"),
+        error: Box::new(ServiceError::new(
+            ErrorCode::InvalidGrant,
+            "Invalid grant provided",
+        )),
     };
     assert_clean("FlowError", format!("{err:?} {err}"));
 }
