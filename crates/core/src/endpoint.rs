@@ -21,14 +21,12 @@ pub struct EndpointVariant {
 }
 
 /// Why a region, endpoint URL or start URL cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// The region is not a single DNS label like `us-east-1`.
-    #[error("`{0}` is not a valid AWS region name (expected something like `us-east-1`)")]
     InvalidRegion(String),
     /// The URL cannot be parsed or lacks a scheme or host.
-    #[error("`{url}` is not a usable endpoint URL: {why}")]
     InvalidUrl {
         /// The URL as given.
         url: String,
@@ -36,16 +34,38 @@ pub enum ConfigError {
         why: &'static str,
     },
     /// A plain `http://` URL whose host is not loopback.
-    #[error(
-        "`{0}` uses plain http:// to a host that is not loopback; use https:// (http is allowed only for 127.0.0.1, ::1 or localhost)"
-    )]
     InsecureUrl(String),
     /// The start URL is not an `https://` (or loopback `http://`) URL.
-    #[error(
-        "`{0}` is not a usable start URL (expected something like https://d-1234567890.awsapps.com/start)"
-    )]
     InvalidStartUrl(String),
 }
+
+// Hand-written rather than derived with thiserror: it keeps two proc-macro
+// crates out of the core's dependency tree.
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::InvalidRegion(r) => {
+                write!(
+                    f,
+                    "`{r}` is not a valid AWS region name (expected something like `us-east-1`)"
+                )
+            }
+            ConfigError::InvalidUrl { url, why } => {
+                write!(f, "`{url}` is not a usable endpoint URL: {why}")
+            }
+            ConfigError::InsecureUrl(url) => write!(
+                f,
+                "`{url}` uses plain http:// to a host that is not loopback; use https:// (http is allowed only for 127.0.0.1, ::1 or localhost)"
+            ),
+            ConfigError::InvalidStartUrl(url) => write!(
+                f,
+                "`{url}` is not a usable start URL (expected something like https://d-1234567890.awsapps.com/start)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 /// One row of botocore's `partitions.json`: region prefix labels, DNS suffixes.
 struct Partition {

@@ -193,8 +193,7 @@ impl ErrorCode {
 
 /// An error answer from the service: the code, the status it came with, and the
 /// body's text members as sent.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{} (HTTP {status}){}", code.shape(), description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceError {
     /// Which error.
     pub code: ErrorCode,
@@ -308,16 +307,13 @@ fn sanitize_error_type(raw: &str) -> &str {
 }
 
 /// A response body that does not hold what the flow needs.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
     /// The body is not JSON of the expected shape.
-    #[error("the body is not the expected JSON: {0}")]
     Json(String),
     /// A member the flow needs is absent or `null`.
-    #[error("the response has no `{0}` member")]
     MissingMember(&'static str),
     /// A member is present but unusable (e.g. an empty string).
-    #[error("the response's `{0}` member is unusable")]
     InvalidMember(&'static str),
 }
 
@@ -338,11 +334,10 @@ pub enum TransportErrorKind {
 }
 
 /// Why a flow ended without a token; comparable so tests can assert on it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FlowError {
     /// The service refused in a way no retry fixes (invalid grant, scope, request, unknown codes…).
-    #[error("the SSO OIDC service refused {operation}: {error}")]
     Service {
         /// The operation that was refused.
         operation: &'static str,
@@ -350,7 +345,6 @@ pub enum FlowError {
         error: Box<ServiceError>,
     },
     /// Transient failures went on until the retry budget ran out.
-    #[error("{operation} kept failing ({attempts} attempts); last problem: {last}")]
     RetriesExhausted {
         /// The operation that kept failing.
         operation: &'static str,
@@ -360,7 +354,6 @@ pub enum FlowError {
         last: String,
     },
     /// A success response lacked what the flow needs.
-    #[error("the {operation} response is unusable: {error}")]
     Decode {
         /// The operation whose response it was.
         operation: &'static str,
@@ -368,13 +361,10 @@ pub enum FlowError {
         error: DecodeError,
     },
     /// The registration's secret expired; a new sign-in is needed.
-    #[error("the client registration has expired; sign in again")]
     RegistrationExpired,
     /// The token has no refresh token (a legacy registration without scopes).
-    #[error("the token cannot be refreshed (it has no refresh token); sign in again")]
     NotRefreshable,
     /// The caller cancelled the flow.
-    #[error("the flow was cancelled")]
     Cancelled,
 }
 
@@ -397,13 +387,92 @@ impl FlowError {
 }
 
 /// A mistake in how the caller drives a machine, kept apart from untrusted input.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ApiMisuse {
     /// A response or transport error was handed in for a request that is not in flight.
-    #[error("no request with id {0} is in flight")]
     UnknownRequest(u64),
 }
+
+// Display and Error are hand-written rather than derived with thiserror: it
+// keeps two proc-macro crates out of the core's dependency tree.
+
+impl std::fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (HTTP {})", self.code.shape(), self.status)?;
+        if let Some(d) = &self.description {
+            write!(f, ": {d}")?;
+        }
+        if let Some(r) = &self.reason {
+            write!(f, " [reason: {r}]")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::Json(why) => write!(f, "the body is not the expected JSON: {why}"),
+            DecodeError::MissingMember(m) => write!(f, "the response has no `{m}` member"),
+            DecodeError::InvalidMember(m) => write!(f, "the response's `{m}` member is unusable"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+impl std::fmt::Display for FlowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlowError::Service { operation, error } => {
+                write!(f, "the SSO OIDC service refused {operation}: {error}")
+            }
+            FlowError::RetriesExhausted {
+                operation,
+                attempts,
+                last,
+            } => {
+                write!(
+                    f,
+                    "{operation} kept failing ({attempts} attempts); last problem: {last}"
+                )
+            }
+            FlowError::Decode { operation, error } => {
+                write!(f, "the {operation} response is unusable: {error}")
+            }
+            FlowError::RegistrationExpired => {
+                f.write_str("the client registration has expired; sign in again")
+            }
+            FlowError::NotRefreshable => f.write_str(
+                "the token cannot be refreshed (it has no refresh token); sign in again",
+            ),
+            FlowError::Cancelled => f.write_str("the flow was cancelled"),
+        }
+    }
+}
+
+impl std::error::Error for FlowError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FlowError::Service { error, .. } => Some(error.as_ref()),
+            FlowError::Decode { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ApiMisuse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiMisuse::UnknownRequest(id) => write!(f, "no request with id {id} is in flight"),
+        }
+    }
+}
+
+impl std::error::Error for ApiMisuse {}
 
 #[cfg(test)]
 mod tests {
