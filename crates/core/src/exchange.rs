@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::endpoint::Endpoint;
 use crate::error::{ApiMisuse, DecodeError, FlowError};
 use crate::flow::{Event, RequestId, Transmit};
+use crate::secret::{AccessToken, RefreshToken};
 use crate::wire::{self, Operation};
 
 /// Longest duration taken from the wire; larger values are clamped so that no
@@ -87,6 +88,8 @@ pub(crate) struct Exchange {
     pub(crate) failures: u32,
     pub(crate) trouble: Option<Trouble>,
     pub(crate) events: VecDeque<Event>,
+    /// The latest `now` seen; an earlier one is treated as this (times never decrease).
+    latest: Instant,
 }
 
 impl Exchange {
@@ -99,7 +102,14 @@ impl Exchange {
             failures: 0,
             trouble: None,
             events: VecDeque::new(),
+            latest: now,
         }
+    }
+
+    /// Takes a caller's `now`, never letting time run backwards.
+    pub(crate) fn observe(&mut self, now: Instant) -> Instant {
+        self.latest = self.latest.max(now);
+        self.latest
     }
 
     pub(crate) fn in_flight(&self) -> bool {
@@ -190,9 +200,29 @@ pub(crate) fn backoff(base: Duration, failures: u32, cap: Duration) -> Duration 
     base.checked_mul(factor).unwrap_or(cap).min(cap)
 }
 
-/// Words for a transient failure; no secrets (status, code and description only).
-pub(crate) fn describe_transient(answer: &crate::error::ServiceError) -> String {
-    answer.to_string()
+/// What a CreateToken success must hold, for either grant: the access token,
+/// the refresh token if one came, and the lifetime.
+pub(crate) struct IssuedToken {
+    pub(crate) access_token: AccessToken,
+    pub(crate) refresh_token: Option<RefreshToken>,
+    pub(crate) expires_in: Duration,
+}
+
+pub(crate) fn issued_token(body: &[u8]) -> Result<IssuedToken, DecodeError> {
+    let r: wire::CreateTokenResponse = wire::decode(body)?;
+    let access_token = r
+        .access_token
+        .filter(|t| !t.secret().is_empty())
+        .ok_or(DecodeError::MissingMember("accessToken"))?;
+    let expires_in = wire_seconds(
+        r.expires_in
+            .ok_or(DecodeError::MissingMember("expiresIn"))?,
+    );
+    Ok(IssuedToken {
+        access_token,
+        refresh_token: r.refresh_token.filter(|t| !t.secret().is_empty()),
+        expires_in,
+    })
 }
 
 #[cfg(test)]

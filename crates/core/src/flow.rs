@@ -275,7 +275,6 @@ pub struct DeviceFlow {
     phase: Phase,
     exchange: Exchange,
     registered_again: bool,
-    latest: Instant,
 }
 
 impl DeviceFlow {
@@ -289,7 +288,6 @@ impl DeviceFlow {
             anchor: TimeAnchor::new(now, wall_now),
             phase: Phase::Unregistered,
             registered_again: false,
-            latest: now,
         }
     }
 
@@ -331,11 +329,6 @@ impl DeviceFlow {
         }
     }
 
-    fn clock(&mut self, now: Instant) -> Instant {
-        self.latest = self.latest.max(now);
-        self.latest
-    }
-
     fn finish(&mut self, phase: Phase, event: Event) {
         self.phase = phase;
         self.exchange.abandon();
@@ -344,15 +337,6 @@ impl DeviceFlow {
 
     fn fail(&mut self, error: FlowError) {
         self.finish(Phase::Failed, Event::Failed(error));
-    }
-
-    fn current_operation(&self) -> Option<Operation> {
-        match self.phase {
-            Phase::Unregistered => Some(Operation::RegisterClient),
-            Phase::Registered(_) => Some(Operation::StartDeviceAuthorization),
-            Phase::Pending(_) => Some(Operation::CreateToken),
-            _ => None,
-        }
     }
 
     /// A transient failure: wait longer and send the same kind of request again.
@@ -470,23 +454,15 @@ impl DeviceFlow {
     }
 
     fn authorized(&mut self, now: Instant, body: &[u8]) -> Result<(), DecodeError> {
-        let r: wire::CreateTokenResponse = wire::decode(body)?;
-        let access_token = r
-            .access_token
-            .filter(|t| !t.secret().is_empty())
-            .ok_or(DecodeError::MissingMember("accessToken"))?;
-        let expires_in = wire_seconds(
-            r.expires_in
-                .ok_or(DecodeError::MissingMember("expiresIn"))?,
-        );
+        let issued = exchange::issued_token(body)?;
         let Phase::Pending(pending) = std::mem::replace(&mut self.phase, Phase::Unregistered)
         else {
             return Ok(());
         };
         let token = Token {
-            access_token,
-            refresh_token: r.refresh_token.filter(|t| !t.secret().is_empty()),
-            expires_at: self.anchor.wall_after(now, expires_in),
+            access_token: issued.access_token,
+            refresh_token: issued.refresh_token,
+            expires_at: self.anchor.wall_after(now, issued.expires_in),
             registration: pending.registration,
         };
         self.finish(Phase::Authorized, Event::Authorized(token));
@@ -509,11 +485,7 @@ impl DeviceFlow {
                     .push_back(Event::IntervalChanged(interval));
             }
             (NextStep::Retry | NextStep::SlowDown, _) => {
-                self.transient(
-                    now,
-                    op,
-                    Trouble::Other(exchange::describe_transient(&error)),
-                );
+                self.transient(now, op, Trouble::Other(error.to_string()));
             }
             (NextStep::RegisterAgain, Phase::Registered(_) | Phase::Pending(_))
                 if !self.registered_again =>
@@ -540,7 +512,7 @@ impl DeviceFlow {
 
 impl Flow for DeviceFlow {
     fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
-        let now = self.clock(now);
+        let now = self.exchange.observe(now);
         self.handle_timeout(now);
         if self.exchange.in_flight() || now < self.exchange.ready_at {
             return None;
@@ -585,7 +557,7 @@ impl Flow for DeviceFlow {
         id: RequestId,
         response: http::Response<Vec<u8>>,
     ) -> Result<(), ApiMisuse> {
-        let now = self.clock(now);
+        let now = self.exchange.observe(now);
         let Some(op) = self.exchange.settle(id, self.state().is_terminal())? else {
             return Ok(());
         };
@@ -603,7 +575,7 @@ impl Flow for DeviceFlow {
         id: RequestId,
         kind: TransportErrorKind,
     ) -> Result<(), ApiMisuse> {
-        let now = self.clock(now);
+        let now = self.exchange.observe(now);
         let Some(op) = self.exchange.settle(id, self.state().is_terminal())? else {
             return Ok(());
         };
@@ -627,7 +599,7 @@ impl Flow for DeviceFlow {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        let now = self.clock(now);
+        let now = self.exchange.observe(now);
         if let Phase::Pending(p) = &self.phase {
             if now >= p.deadline {
                 self.finish(Phase::Expired, Event::Expired);
@@ -655,12 +627,5 @@ impl Flow for DeviceFlow {
         if !self.state().is_terminal() {
             self.fail(FlowError::Cancelled);
         }
-    }
-}
-
-impl DeviceFlow {
-    /// Which operation the next request will be, while the flow is not terminal.
-    pub fn next_operation(&self) -> Option<Operation> {
-        self.current_operation()
     }
 }

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::endpoint::Endpoint;
 use crate::error::{ApiMisuse, DecodeError, FlowError, NextStep, TransportErrorKind};
-use crate::exchange::{self, Answer, Exchange, TimeAnchor, Trouble, backoff, later, wire_seconds};
+use crate::exchange::{self, Answer, Exchange, TimeAnchor, Trouble, backoff, later};
 use crate::flow::{Event, Flow, RequestId, StateKind, Transmit};
 use crate::token::Token;
 use crate::wire::{self, Operation};
@@ -35,7 +35,6 @@ pub struct RefreshFlow {
     anchor: TimeAnchor,
     phase: Phase,
     exchange: Exchange,
-    latest: Instant,
 }
 
 impl RefreshFlow {
@@ -53,7 +52,6 @@ impl RefreshFlow {
             anchor: TimeAnchor::new(now, wall_now),
             phase: Phase::Pending,
             exchange: Exchange::new(endpoint, now),
-            latest: now,
         };
         let unusable = if flow.token.refresh_token.is_none() {
             Some(FlowError::NotRefreshable)
@@ -91,22 +89,14 @@ impl RefreshFlow {
     }
 
     fn refreshed(&mut self, now: Instant, body: &[u8]) -> Result<(), DecodeError> {
-        let r: wire::CreateTokenResponse = wire::decode(body)?;
-        let access_token = r
-            .access_token
-            .filter(|t| !t.secret().is_empty())
-            .ok_or(DecodeError::MissingMember("accessToken"))?;
-        let expires_in = wire_seconds(
-            r.expires_in
-                .ok_or(DecodeError::MissingMember("expiresIn"))?,
-        );
+        let issued = exchange::issued_token(body)?;
         let token = Token {
-            access_token,
-            refresh_token: r
+            access_token: issued.access_token,
+            // No new refresh token means the old one stays valid (RFC 6749 §6).
+            refresh_token: issued
                 .refresh_token
-                .filter(|t| !t.secret().is_empty())
                 .or_else(|| self.token.refresh_token.clone()),
-            expires_at: self.anchor.wall_after(now, expires_in),
+            expires_at: self.anchor.wall_after(now, issued.expires_in),
             registration: self.token.registration.clone(),
         };
         self.phase = Phase::Done;
@@ -118,10 +108,8 @@ impl RefreshFlow {
 
 impl Flow for RefreshFlow {
     fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
-        self.latest = self.latest.max(now);
-        if self.phase != Phase::Pending
-            || self.exchange.in_flight()
-            || self.latest < self.exchange.ready_at
+        let now = self.exchange.observe(now);
+        if self.phase != Phase::Pending || self.exchange.in_flight() || now < self.exchange.ready_at
         {
             return None;
         }
@@ -141,8 +129,7 @@ impl Flow for RefreshFlow {
         id: RequestId,
         response: http::Response<Vec<u8>>,
     ) -> Result<(), ApiMisuse> {
-        self.latest = self.latest.max(now);
-        let now = self.latest;
+        let now = self.exchange.observe(now);
         if self
             .exchange
             .settle(id, self.state().is_terminal())?
@@ -158,7 +145,7 @@ impl Flow for RefreshFlow {
             }
             Answer::Error(error) => match error.next_step() {
                 NextStep::Retry | NextStep::SlowDown => {
-                    self.transient(now, Trouble::Other(exchange::describe_transient(&error)))
+                    self.transient(now, Trouble::Other(error.to_string()))
                 }
                 _ => self.fail(FlowError::Service {
                     operation: Operation::CreateToken.name(),
@@ -175,8 +162,7 @@ impl Flow for RefreshFlow {
         id: RequestId,
         kind: TransportErrorKind,
     ) -> Result<(), ApiMisuse> {
-        self.latest = self.latest.max(now);
-        let now = self.latest;
+        let now = self.exchange.observe(now);
         if self
             .exchange
             .settle(id, self.state().is_terminal())?
@@ -194,7 +180,7 @@ impl Flow for RefreshFlow {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        self.latest = self.latest.max(now);
+        self.exchange.observe(now);
     }
 
     fn poll_event(&mut self) -> Option<Event> {
