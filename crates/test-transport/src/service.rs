@@ -134,8 +134,7 @@ pub enum Fault {
 }
 
 /// What the service does with a request: what the HTTP layer or the in-memory
-/// transport must carry out.
-#[derive(Debug)]
+/// transport must carry out. Its `Debug` shows statuses, not bodies, which hold tokens.
 pub enum Reply {
     /// Send this response now.
     Respond(http::Response<Vec<u8>>),
@@ -143,6 +142,26 @@ pub enum Reply {
     Delayed(Duration, http::Response<Vec<u8>>),
     /// Close the connection without answering.
     Drop,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |r: &http::Response<Vec<u8>>| {
+            format!("{} [body redacted, {} bytes]", r.status(), r.body().len())
+        };
+        match self {
+            Reply::Respond(r) => f
+                .debug_tuple("Respond")
+                .field(&format_args!("{}", redacted(r)))
+                .finish(),
+            Reply::Delayed(d, r) => f
+                .debug_tuple("Delayed")
+                .field(d)
+                .field(&format_args!("{}", redacted(r)))
+                .finish(),
+            Reply::Drop => f.write_str("Drop"),
+        }
+    }
 }
 
 /// How many requests the service received, per operation, faulted ones included.

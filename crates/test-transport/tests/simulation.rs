@@ -526,3 +526,39 @@ fn cancel_flag_and_time_limit() {
     assert_eq!(d.sign_in(flow(&sim), |_| {}), Err(Error::TimedOut(S(30))));
     assert!(sim.now() - t0 <= S(31));
 }
+
+#[test]
+fn nothing_the_caller_can_print_shows_a_secret() {
+    let sim = Simulation::new(ServiceConfig::default());
+    approve_on_poll(&sim, 1);
+    let mut d = driver(&sim);
+    let signed_in = d.sign_in(flow(&sim), |_| {}).unwrap();
+    let token = &signed_in.token;
+    let secrets = [
+        token.access_token.secret().to_owned(),
+        token.refresh_token.as_ref().unwrap().secret().to_owned(),
+        token.registration.client_secret.secret().to_owned(),
+    ];
+    let refreshed = d
+        .refresh(RefreshFlow::new(
+            sim.endpoint(),
+            token.clone(),
+            sim.now(),
+            sim.wall_now(),
+        ))
+        .unwrap();
+    let request = http::Request::post("https://x/token")
+        .body(b"{}".to_vec())
+        .unwrap();
+    let reply = sim.with_service(|s, now| s.handle(now, &request));
+    let printed = format!(
+        "{signed_in:?} {refreshed:?} {d:?} {sim:?} {:?} {:?} {reply:?} {:?}",
+        sim.log(),
+        sim.with_service(|s, now| s.pending(now)),
+        Error::Flow(FlowError::Cancelled)
+    );
+    for secret in &secrets {
+        assert!(!printed.contains(secret.as_str()), "a secret was printed");
+    }
+    assert!(printed.contains("[redacted]"));
+}
