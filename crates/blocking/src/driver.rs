@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ssoflow_core::{
     ApiMisuse, DeviceFlow, Event, Flow, FlowError, RefreshFlow, Registration, Token, UserPrompt,
@@ -144,9 +144,13 @@ impl<T: Transport, C: Clock> Driver<T, C> {
         let started = self.clock.now();
         let mut last_transport: Option<(TransportError, u32)> = None;
         loop {
-            let now = self.clock.now();
-            flow.handle_timeout(now);
-            while let Some(transmit) = flow.poll_transmit(self.clock.now()) {
+            flow.handle_timeout(self.clock.now());
+            // The stop check comes before every request, so nothing goes out
+            // after a cancel or past the time limit.
+            while self.stop_requested(started).is_none() {
+                let Some(transmit) = flow.poll_transmit(self.clock.now()) else {
+                    break;
+                };
                 let result = self.transport.send(transmit.request);
                 let now = self.clock.now();
                 match result {
@@ -163,12 +167,26 @@ impl<T: Transport, C: Clock> Driver<T, C> {
                     }
                 }
             }
+            // A flow that just finished keeps its result even if a stop came at the same moment.
+            let stop = match flow.state().is_terminal() {
+                true => None,
+                false => self.stop_requested(started),
+            };
+            if stop.is_some() {
+                flow.cancel();
+            }
             let mut failure = None;
             while let Some(event) = flow.poll_event() {
-                if let Event::Failed(e) = &event {
-                    failure = Some(e.clone());
+                match &event {
+                    Event::Failed(e) => failure = Some(e.clone()),
+                    // A code whose flow has already ended cannot be used: don't show it.
+                    Event::UserCode(_) if flow.state().is_terminal() => continue,
+                    _ => {}
                 }
                 on_event(event);
+            }
+            if let Some(stop) = stop {
+                return Err(stop);
             }
             if let Some(e) = failure {
                 return Err(match (e, last_transport) {
@@ -181,36 +199,37 @@ impl<T: Transport, C: Clock> Driver<T, C> {
             if flow.state().is_terminal() {
                 return Ok(());
             }
-            if self
-                .cancel
-                .as_ref()
-                .is_some_and(|c| c.load(Ordering::Relaxed))
-            {
-                flow.cancel();
-                continue;
-            }
-            let now = self.clock.now();
-            if let Some(limit) = self.time_limit {
-                if now.saturating_duration_since(started) >= limit {
-                    flow.cancel();
-                    while flow.poll_event().is_some() {}
-                    return Err(Error::TimedOut(limit));
-                }
-            }
             let Some(wake) = flow.poll_timeout() else {
                 // Not terminal, nothing in flight, no timer: cannot happen with the
-                // core's machines; stop rather than spin.
+                // core's machines; end it rather than spin.
                 flow.cancel();
                 continue;
             };
-            let slice_end = if self.cancel.is_some() || self.time_limit.is_some() {
-                wake.min(now.checked_add(SLEEP_SLICE).unwrap_or(wake))
-            } else {
-                wake
-            };
-            if slice_end > now {
-                self.clock.sleep_until(slice_end);
+            let now = self.clock.now();
+            let mut until = wake;
+            if self.cancel.is_some() {
+                until = until.min(now.checked_add(SLEEP_SLICE).unwrap_or(wake));
+            }
+            if let Some(limit_at) = self.time_limit.and_then(|l| started.checked_add(l)) {
+                until = until.min(limit_at);
+            }
+            if until > now {
+                self.clock.sleep_until(until);
             }
         }
+    }
+
+    /// Why the loop must stop now, if it must: the cancel flag or the time limit.
+    fn stop_requested(&self, started: Instant) -> Option<Error> {
+        if self
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
+            return Some(Error::Flow(FlowError::Cancelled));
+        }
+        let limit = self.time_limit?;
+        (self.clock.now().saturating_duration_since(started) >= limit)
+            .then_some(Error::TimedOut(limit))
     }
 }

@@ -36,9 +36,12 @@ impl Default for UreqConfig {
 }
 
 /// Sends requests with a ureq 3 agent, which keeps one connection alive per host.
+/// Loopback hosts (an emulator) are reached directly, never through a proxy:
+/// plain HTTP is allowed only because those bytes never leave the machine.
 #[derive(Debug, Clone)]
 pub struct UreqTransport {
     agent: ureq::Agent,
+    direct: ureq::Agent,
     body_limit: u64,
 }
 
@@ -53,36 +56,50 @@ impl UreqTransport {
     pub fn new() -> UreqTransport {
         // The default config has no explicit proxy, the only part that can fail.
         Self::with_config(UreqConfig::default()).unwrap_or_else(|_| UreqTransport {
-            agent: ureq::Agent::new_with_defaults(),
+            agent: agent_config(&UreqConfig::default()).build().into(),
+            direct: agent_config(&UreqConfig::default())
+                .proxy(None)
+                .build()
+                .into(),
             body_limit: UreqConfig::default().body_limit,
         })
     }
 
     /// A transport with explicit settings; fails only on an unusable proxy URL.
     pub fn with_config(config: UreqConfig) -> Result<UreqTransport, TransportError> {
-        let mut builder = ureq::Agent::config_builder()
-            // The flow needs the 400 that carries authorization_pending as a response.
-            .http_status_as_error(false)
-            // Redirects are not part of this protocol; following one could move secrets.
-            .max_redirects(0)
-            .timeout_connect(Some(config.connect_timeout))
-            .timeout_recv_response(Some(config.read_timeout))
-            .timeout_recv_body(Some(config.read_timeout))
-            .user_agent(config.user_agent.as_str());
-        if let Some(proxy) = &config.proxy {
-            let proxy = ureq::Proxy::new(proxy).map_err(|e| {
+        let proxy = match &config.proxy {
+            None => None,
+            Some(url) => Some(ureq::Proxy::new(url).map_err(|e| {
                 TransportError::new(
                     TransportErrorKind::Other,
                     format!("the proxy URL is unusable: {e}"),
                 )
-            })?;
-            builder = builder.proxy(Some(proxy));
-        }
+            })?),
+        };
+        let agent = match proxy {
+            // Without an explicit proxy, ureq's default reads HTTPS_PROXY, ALL_PROXY and NO_PROXY.
+            None => agent_config(&config).build().into(),
+            Some(proxy) => agent_config(&config).proxy(Some(proxy)).build().into(),
+        };
         Ok(UreqTransport {
-            agent: builder.build().into(),
+            agent,
+            direct: agent_config(&config).proxy(None).build().into(),
             body_limit: config.body_limit,
         })
     }
+}
+
+/// The agent settings shared by the proxied and the direct agent.
+fn agent_config(config: &UreqConfig) -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+    ureq::Agent::config_builder()
+        // The flow needs the 400 that carries authorization_pending as a response.
+        .http_status_as_error(false)
+        // Redirects are not part of this protocol; following one could move secrets.
+        .max_redirects(0)
+        .timeout_connect(Some(config.connect_timeout))
+        .timeout_recv_response(Some(config.read_timeout))
+        .timeout_recv_body(Some(config.read_timeout))
+        .user_agent(config.user_agent.as_str())
 }
 
 impl Transport for UreqTransport {
@@ -90,7 +107,11 @@ impl Transport for UreqTransport {
         &mut self,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
-        let mut response = self.agent.run(request).map_err(translate)?;
+        let agent = match request.uri().host() {
+            Some(host) if ssoflow_core::is_loopback_host(host) => &self.direct,
+            _ => &self.agent,
+        };
+        let mut response = agent.run(request).map_err(translate)?;
         let body = response
             .body_mut()
             .with_config()

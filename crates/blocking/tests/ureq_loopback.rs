@@ -336,3 +336,36 @@ fn a_bad_proxy_url_is_refused() {
     .unwrap_err();
     assert!(e.message.contains("proxy"), "{e}");
 }
+
+#[test]
+fn loopback_bypasses_the_proxy_and_other_hosts_use_it() {
+    // A "proxy" that records what it is asked and then hangs up.
+    let proxy = serve(vec![Script::Close]);
+    let proxy_url = proxy.url.trim_end_matches("/prefix").to_owned();
+    let server = serve(vec![reply(200, "{}")]);
+    let mut t = UreqTransport::with_config(UreqConfig {
+        proxy: Some(proxy_url),
+        ..UreqConfig::default()
+    })
+    .unwrap();
+    // Loopback goes straight to the server: the secrets in plain HTTP never reach the proxy.
+    let req = http::Request::post(format!("{}/token", server.url))
+        .body(b"{}".to_vec())
+        .unwrap();
+    assert_eq!(t.send(req).unwrap().status(), 200);
+    assert!(proxy.seen.lock().unwrap().is_empty());
+    // Anything else is tunnelled through the proxy.
+    let req = http::Request::post("https://oidc.us-east-1.amazonaws.com/token")
+        .body(b"{}".to_vec())
+        .unwrap();
+    assert!(t.send(req).is_err());
+    let seen = proxy.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert!(
+        seen[0]
+            .request_line
+            .starts_with("CONNECT oidc.us-east-1.amazonaws.com:443"),
+        "{}",
+        seen[0].request_line
+    );
+}

@@ -230,12 +230,20 @@ impl Endpoint {
         if host.is_empty() {
             return Err(invalid("it has no host"));
         }
+        // `http` drops a port it cannot read; whatever follows the host must be a real one.
+        let has_port_text = authority
+            .as_str()
+            .strip_prefix(host)
+            .is_some_and(|rest| !rest.is_empty());
+        if has_port_text && authority.port_u16().is_none_or(|p| p == 0) {
+            return Err(invalid("its port is not a number from 1 to 65535"));
+        }
         if uri.query().is_some() {
             return Err(invalid("a query string is not allowed in an endpoint URL"));
         }
         match scheme {
             "https" => {}
-            "http" if is_loopback(host) => {}
+            "http" if is_loopback_host(host) => {}
             "http" => return Err(ConfigError::InsecureUrl(url.to_owned())),
             _ => return Err(invalid("the scheme must be https (or http for loopback)")),
         }
@@ -262,8 +270,10 @@ impl Endpoint {
     }
 }
 
-/// Loopback: `localhost`, 127.0.0.0/8 and `[::1]`.
-fn is_loopback(host: &str) -> bool {
+/// True for a loopback host: `localhost`, 127.0.0.0/8 and `::1` (with or
+/// without brackets). Plain HTTP is allowed only to these, and transports send
+/// to them directly, never through a proxy.
+pub fn is_loopback_host(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if bare.eq_ignore_ascii_case("localhost") {
         return true;
@@ -431,6 +441,9 @@ mod tests {
             "https://",
             "https://u:p@host",
             "https://h/?a=b",
+            "https://h:99999",
+            "https://h:0",
+            "https://h:x",
             "/just/path",
         ] {
             assert!(Endpoint::from_url(bad).is_err(), "{bad:?}");

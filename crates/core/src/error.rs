@@ -245,12 +245,12 @@ impl ServiceError {
                     .filter(|e| !e.is_empty())
                     .map(ErrorCode::from_oauth)
             })
-            .unwrap_or_else(|| {
-                if status == 500 {
-                    ErrorCode::InternalServer
-                } else {
-                    ErrorCode::Other(status.to_string())
-                }
+            // With neither header nor body code, the status decides where the
+            // model gives it only one meaning: 500 and 401.
+            .unwrap_or_else(|| match status {
+                500 => ErrorCode::InternalServer,
+                401 => ErrorCode::InvalidClient,
+                _ => ErrorCode::Other(status.to_string()),
             });
         Some(ServiceError {
             code,
@@ -527,6 +527,12 @@ mod tests {
         assert_eq!(e.next_step(), NextStep::Retry);
         let e = ServiceError::from_response(&response(500, None, "")).unwrap();
         assert_eq!(e.code, ErrorCode::InternalServer);
+        // 401 has one meaning in the model: the registration is unknown or expired.
+        let e = ServiceError::from_response(&response(401, None, "")).unwrap();
+        assert_eq!(
+            (e.code.clone(), e.next_step()),
+            (ErrorCode::InvalidClient, NextStep::RegisterAgain)
+        );
         assert!(ServiceError::from_response(&response(200, None, "")).is_none());
     }
 

@@ -17,6 +17,9 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// What each `slow_down` adds, for the rest of the flow (RFC 8628 §3.5).
 const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
+/// Longest device-code lifetime honoured (the real service sends 600 s): a
+/// hostile `expiresIn` cannot keep a client polling for years.
+const MAX_DEVICE_CODE_LIFETIME: Duration = Duration::from_secs(3600);
 /// Longest wait between polls after transport failures or 5xx.
 const MAX_POLL_BACKOFF: Duration = Duration::from_secs(60);
 /// First wait, and cap, for retries of RegisterClient and StartDeviceAuthorization.
@@ -275,6 +278,8 @@ pub struct DeviceFlow {
     phase: Phase,
     exchange: Exchange,
     registered_again: bool,
+    /// 5 s per `slow_down` so far; kept for a new device code after registering again.
+    slow_down_penalty: Duration,
 }
 
 impl DeviceFlow {
@@ -288,6 +293,7 @@ impl DeviceFlow {
             anchor: TimeAnchor::new(now, wall_now),
             phase: Phase::Unregistered,
             registered_again: false,
+            slow_down_penalty: Duration::ZERO,
         }
     }
 
@@ -424,11 +430,14 @@ impl DeviceFlow {
         let expires_in = wire_seconds(
             r.expires_in
                 .ok_or(DecodeError::MissingMember("expiresIn"))?,
-        );
+        )
+        .min(MAX_DEVICE_CODE_LIFETIME);
+        // slow_down penalties earned under an earlier device code still apply.
         let interval = r
             .interval
             .map_or(DEFAULT_INTERVAL, wire_seconds)
-            .max(MIN_INTERVAL);
+            .max(MIN_INTERVAL)
+            .saturating_add(self.slow_down_penalty);
         let Phase::Registered(registration) =
             std::mem::replace(&mut self.phase, Phase::Unregistered)
         else {
@@ -478,6 +487,7 @@ impl DeviceFlow {
             (NextStep::SlowDown, Phase::Pending(p)) => {
                 self.exchange.reset_failures();
                 p.interval = p.interval.saturating_add(SLOW_DOWN_STEP);
+                self.slow_down_penalty = self.slow_down_penalty.saturating_add(SLOW_DOWN_STEP);
                 let interval = p.interval;
                 self.exchange.ready_at = later(now, interval);
                 self.exchange
@@ -499,7 +509,11 @@ impl DeviceFlow {
             (_, Phase::Pending(_)) if error.code == ErrorCode::ExpiredToken => {
                 self.finish(Phase::Expired, Event::Expired)
             }
-            (_, Phase::Pending(_)) if error.code == ErrorCode::AccessDenied => {
+            // A KMS denial is the service's problem, not the person's refusal (§9.4):
+            // it fails with the code and reason instead.
+            (_, Phase::Pending(_))
+                if error.code == ErrorCode::AccessDenied && error.reason.is_none() =>
+            {
                 self.finish(Phase::Denied, Event::Denied)
             }
             _ => self.fail(FlowError::Service {

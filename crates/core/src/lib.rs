@@ -114,7 +114,7 @@ mod secret;
 mod token;
 pub mod wire;
 
-pub use endpoint::{ConfigError, Endpoint, EndpointVariant};
+pub use endpoint::{ConfigError, Endpoint, EndpointVariant, is_loopback_host};
 pub use error::{
     ApiMisuse, DecodeError, ErrorCode, FlowError, NextStep, ServiceError, TransportErrorKind,
 };

@@ -423,6 +423,46 @@ mod pending {
     }
 
     #[test]
+    fn slow_down_penalties_survive_registering_again() {
+        let mut s = Scenario::pending(Some(1), 600);
+        for _ in 0..3 {
+            s.wait_for_timeout();
+            s.exchange(err(ErrorCode::SlowDown));
+        }
+        assert_eq!(s.flow.interval(), Some(S(16)));
+        s.wait_for_timeout();
+        s.exchange(err(ErrorCode::InvalidClient));
+        s.exchange(ok(REGISTERED));
+        s.exchange(ok(&started(Some(1), 600)));
+        assert_eq!(s.flow.interval(), Some(S(16)));
+        assert_eq!(s.flow.poll_timeout(), Some(s.now + S(16)));
+    }
+
+    #[test]
+    fn a_kms_denial_is_a_failure_not_a_refusal() {
+        let mut s = Scenario::pending(Some(1), 600);
+        s.wait_for_timeout();
+        let mut denial = ssoflow_core::ServiceError::new(ErrorCode::AccessDenied, "KMS said no");
+        denial.reason = Some("KMS_AccessDeniedException".into());
+        s.exchange(denial.to_response());
+        let events = s.events();
+        let [Event::Failed(FlowError::Service { error, .. })] = events.as_slice() else {
+            panic!("{events:?}")
+        };
+        assert_eq!(error.reason.as_deref(), Some("KMS_AccessDeniedException"));
+        assert!(
+            error.to_string().contains("KMS_AccessDeniedException"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_device_code_lifetime_beyond_an_hour_is_cut_to_an_hour() {
+        let s = Scenario::pending(Some(1), 2_147_483_647);
+        assert_eq!(s.flow.deadline(), Some(s.t0 + S(3600)));
+    }
+
+    #[test]
     fn malformed_bodies_are_retried() {
         let mut s = Scenario::pending(Some(1), 600);
         s.wait_for_timeout();

@@ -45,6 +45,13 @@ const EXPIRED_CODE_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// live authorization holds (with 20^8 codes, one draw nearly always suffices).
 const USER_CODE_ATTEMPTS: u32 = 16;
 
+/// The grants a registration may name in `grantTypes`.
+const KNOWN_GRANTS: [&str; 3] = [
+    GRANT_DEVICE_CODE,
+    GRANT_REFRESH_TOKEN,
+    GRANT_AUTHORIZATION_CODE,
+];
+
 /// The body sent for [`Fault::MalformedBody`]: a token response cut short.
 const MALFORMED_BODY: &[u8] = br#"{"accessTok"#;
 
@@ -466,12 +473,10 @@ impl Service {
             ));
         }
         let grant_types = input.grant_types.unwrap_or_default();
-        let known = [
-            GRANT_DEVICE_CODE,
-            GRANT_REFRESH_TOKEN,
-            GRANT_AUTHORIZATION_CODE,
-        ];
-        if let Some(unknown) = grant_types.iter().find(|g| !known.contains(&g.as_str())) {
+        if let Some(unknown) = grant_types
+            .iter()
+            .find(|g| !KNOWN_GRANTS.contains(&g.as_str()))
+        {
             return Err(unsupported_grant_type(unknown));
         }
         let client_id = random::client_id()?;
@@ -505,7 +510,12 @@ impl Service {
     ) -> Result<Response, ServiceError> {
         let input: StartDeviceAuthorizationRequest =
             decode_input(Operation::StartDeviceAuthorization, body)?;
-        self.authenticate(now, &input.client_id, &input.client_secret)?;
+        self.authenticate(
+            now,
+            &input.client_id,
+            &input.client_secret,
+            GRANT_DEVICE_CODE,
+        )?;
         self.forget_long_expired_codes(now);
         let device_code = random::device_code()?;
         let user_code = self.fresh_user_code()?;
@@ -544,7 +554,12 @@ impl Service {
     fn create_token(&mut self, now: SystemTime, body: &[u8]) -> Result<Response, ServiceError> {
         let input: CreateTokenRequest = decode_input(Operation::CreateToken, body)?;
         // Client authentication comes first for every grant, as in RFC 6749 §5.2.
-        self.authenticate(now, &input.client_id, &input.client_secret)?;
+        self.authenticate(
+            now,
+            &input.client_id,
+            &input.client_secret,
+            &input.grant_type,
+        )?;
         match input.grant_type.as_str() {
             GRANT_DEVICE_CODE => self.redeem_device_code(now, &input),
             GRANT_REFRESH_TOKEN => self.redeem_refresh_token(&input),
@@ -702,12 +717,15 @@ impl Service {
     }
 
     /// `invalid_client` (401) unless the id is registered, the secret matches
-    /// and the registration has not expired.
+    /// and the registration has not expired; then `unauthorized_client` when the
+    /// registration named its `grantTypes` and `grant` is not among them (a
+    /// PKCE-only registration cannot run the device flow, §9.4).
     fn authenticate(
         &self,
         now: SystemTime,
         client_id: &str,
         client_secret: &ClientSecret,
+        grant: &str,
     ) -> Result<(), ServiceError> {
         let registration = self
             .state
@@ -722,6 +740,16 @@ impl Service {
         }
         if now >= registration.expires_at {
             return Err(invalid_client("The client registration has expired"));
+        }
+        // Unknown grants are left for the grant dispatch to refuse as unsupported.
+        if KNOWN_GRANTS.contains(&grant)
+            && !registration.grant_types.is_empty()
+            && !registration.grant_types.iter().any(|g| g == grant)
+        {
+            return Err(ServiceError::new(
+                ErrorCode::UnauthorizedClient,
+                format!("This client is not registered for the {grant} grant"),
+            ));
         }
         Ok(())
     }

@@ -498,6 +498,56 @@ fn auto_approve_after_a_delay() {
 }
 
 #[test]
+fn nothing_is_sent_when_already_cancelled_or_out_of_time() {
+    let sim = Simulation::new(ServiceConfig::default());
+    let mut prompts = 0;
+    let mut d = driver(&sim).with_cancel_flag(Arc::new(AtomicBool::new(true)));
+    assert_eq!(
+        d.sign_in(flow(&sim), |_| prompts += 1),
+        Err(Error::Flow(FlowError::Cancelled))
+    );
+    let mut d = driver(&sim).with_time_limit(Duration::ZERO);
+    assert_eq!(
+        d.sign_in(flow(&sim), |_| prompts += 1),
+        Err(Error::TimedOut(Duration::ZERO))
+    );
+    assert_eq!(prompts, 0);
+    assert!(sim.log().is_empty());
+}
+
+#[test]
+fn a_cancel_during_start_shows_no_user_code() {
+    let sim = Simulation::new(ServiceConfig::default());
+    let flag = Arc::new(AtomicBool::new(false));
+    let raise = flag.clone();
+    sim.on_request(move |_, _, e: &Exchange| {
+        if e.operation == Some(Operation::StartDeviceAuthorization) {
+            raise.store(true, Ordering::SeqCst);
+        }
+    });
+    let mut events = vec![];
+    let mut f = flow(&sim);
+    let result = driver(&sim)
+        .with_cancel_flag(flag)
+        .run(&mut f, |e| events.push(e));
+    assert_eq!(result, Err(Error::Flow(FlowError::Cancelled)));
+    assert!(
+        matches!(
+            events.as_slice(),
+            [
+                ssoflow_core::Event::Registered(_),
+                ssoflow_core::Event::Failed(FlowError::Cancelled)
+            ]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(
+        operations(&sim),
+        ["RegisterClient", "StartDeviceAuthorization"]
+    );
+}
+
+#[test]
 fn cancel_flag_and_time_limit() {
     let sim = Simulation::new(ServiceConfig::default());
     let flag = Arc::new(AtomicBool::new(false));

@@ -1114,3 +1114,30 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_registration_limited_to_other_grants_is_an_unauthorized_client() {
+    let mut service = Service::new(ServiceConfig::default());
+    let body = r#"{"clientName":"pkce-only","clientType":"public","grantTypes":["authorization_code","refresh_token"],"redirectUris":["http://127.0.0.1/oauth/callback"]}"#;
+    let r: RegisterClientResponse = ok(&send(&mut service, t0(), &post("/client/register", body)));
+    let client = Client {
+        id: r.client_id.unwrap(),
+        secret: r.client_secret.unwrap(),
+    };
+    let response = send(
+        &mut service,
+        t0(),
+        &post("/device_authorization", start_body(&client)),
+    );
+    assert_error(&response, ErrorCode::UnauthorizedClient, 400, "device_code");
+    // A registration that names no grants may use every grant.
+    let open = register(&mut service, t0(), &[]);
+    let started = start(&mut service, t0(), &open);
+    let pending = poll(
+        &mut service,
+        t0() + secs(1),
+        &open,
+        started.device_code.as_ref().unwrap(),
+    );
+    assert_error(&pending, ErrorCode::AuthorizationPending, 400, "pending");
+}
