@@ -54,15 +54,7 @@ impl Default for UreqTransport {
 impl UreqTransport {
     /// A transport with [`UreqConfig::default`].
     pub fn new() -> UreqTransport {
-        // The default config has no explicit proxy, the only part that can fail.
-        Self::with_config(UreqConfig::default()).unwrap_or_else(|_| UreqTransport {
-            agent: agent_config(&UreqConfig::default()).build().into(),
-            direct: agent_config(&UreqConfig::default())
-                .proxy(None)
-                .build()
-                .into(),
-            body_limit: UreqConfig::default().body_limit,
-        })
+        UreqTransport::build(&UreqConfig::default(), None)
     }
 
     /// A transport with explicit settings; fails only on an unusable proxy URL.
@@ -76,16 +68,21 @@ impl UreqTransport {
                 )
             })?),
         };
+        Ok(UreqTransport::build(&config, proxy))
+    }
+
+    /// Both agents; without an explicit proxy the main one keeps ureq's
+    /// default, which reads HTTPS_PROXY, ALL_PROXY and NO_PROXY.
+    fn build(config: &UreqConfig, proxy: Option<ureq::Proxy>) -> UreqTransport {
         let agent = match proxy {
-            // Without an explicit proxy, ureq's default reads HTTPS_PROXY, ALL_PROXY and NO_PROXY.
-            None => agent_config(&config).build().into(),
-            Some(proxy) => agent_config(&config).proxy(Some(proxy)).build().into(),
+            None => agent_config(config).build().into(),
+            Some(proxy) => agent_config(config).proxy(Some(proxy)).build().into(),
         };
-        Ok(UreqTransport {
+        UreqTransport {
             agent,
-            direct: agent_config(&config).proxy(None).build().into(),
+            direct: agent_config(config).proxy(None).build().into(),
             body_limit: config.body_limit,
-        })
+        }
     }
 }
 

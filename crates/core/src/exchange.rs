@@ -54,21 +54,6 @@ impl TimeAnchor {
     }
 }
 
-/// What a response means before any flow-specific decision.
-pub(crate) enum Answer<'a> {
-    /// 2xx: the body to decode.
-    Success(&'a [u8]),
-    /// Anything else, parsed per §9.2.
-    Error(crate::error::ServiceError),
-}
-
-pub(crate) fn classify(response: &http::Response<Vec<u8>>) -> Answer<'_> {
-    match crate::error::ServiceError::from_response(response) {
-        None => Answer::Success(response.body()),
-        Some(e) => Answer::Error(e),
-    }
-}
-
 /// The transient failure last seen, kept so that a flow that gives up can say why.
 #[derive(Debug, Clone)]
 pub(crate) enum Trouble {

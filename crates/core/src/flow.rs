@@ -6,7 +6,7 @@ use crate::endpoint::{ConfigError, Endpoint};
 use crate::error::{
     ApiMisuse, DecodeError, ErrorCode, FlowError, NextStep, ServiceError, TransportErrorKind,
 };
-use crate::exchange::{self, Answer, Exchange, TimeAnchor, Trouble, backoff, later, wire_seconds};
+use crate::exchange::{self, Exchange, TimeAnchor, Trouble, backoff, later, wire_seconds};
 use crate::secret::DeviceCode;
 use crate::token::{Registration, Token};
 use crate::wire::{self, Operation};
@@ -26,7 +26,7 @@ const MAX_POLL_BACKOFF: Duration = Duration::from_secs(60);
 const SETUP_BACKOFF_BASE: Duration = Duration::from_secs(1);
 const SETUP_BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// Attempts of one setup request before the flow gives up (no deadline bounds them).
-pub(crate) const SETUP_MAX_ATTEMPTS: u32 = 5;
+const SETUP_MAX_ATTEMPTS: u32 = 5;
 
 /// What to sign in to, and how the client presents itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -438,10 +438,13 @@ impl DeviceFlow {
             .map_or(DEFAULT_INTERVAL, wire_seconds)
             .max(MIN_INTERVAL)
             .saturating_add(self.slow_down_penalty);
-        let Phase::Registered(registration) =
-            std::mem::replace(&mut self.phase, Phase::Unregistered)
-        else {
-            return Ok(());
+        // Only a flow still in Registered can be answering StartDeviceAuthorization.
+        let registration = match std::mem::replace(&mut self.phase, Phase::Unregistered) {
+            Phase::Registered(registration) => registration,
+            other => {
+                self.phase = other;
+                return Ok(());
+            }
         };
         let prompt = UserPrompt {
             user_code,
@@ -464,9 +467,12 @@ impl DeviceFlow {
 
     fn authorized(&mut self, now: Instant, body: &[u8]) -> Result<(), DecodeError> {
         let issued = exchange::issued_token(body)?;
-        let Phase::Pending(pending) = std::mem::replace(&mut self.phase, Phase::Unregistered)
-        else {
-            return Ok(());
+        let pending = match std::mem::replace(&mut self.phase, Phase::Unregistered) {
+            Phase::Pending(pending) => pending,
+            other => {
+                self.phase = other;
+                return Ok(());
+            }
         };
         let token = Token {
             access_token: issued.access_token,
@@ -575,9 +581,9 @@ impl Flow for DeviceFlow {
         let Some(op) = self.exchange.settle(id, self.state().is_terminal())? else {
             return Ok(());
         };
-        match exchange::classify(&response) {
-            Answer::Success(body) => self.on_success(now, op, body),
-            Answer::Error(error) => self.on_error(now, op, error),
+        match ServiceError::from_response(&response) {
+            None => self.on_success(now, op, response.body()),
+            Some(error) => self.on_error(now, op, error),
         }
         self.handle_timeout(now);
         Ok(())

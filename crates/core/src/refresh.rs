@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::endpoint::Endpoint;
-use crate::error::{ApiMisuse, DecodeError, FlowError, NextStep, TransportErrorKind};
-use crate::exchange::{self, Answer, Exchange, TimeAnchor, Trouble, backoff, later};
+use crate::error::{ApiMisuse, DecodeError, FlowError, NextStep, ServiceError, TransportErrorKind};
+use crate::exchange::{self, Exchange, TimeAnchor, Trouble, backoff, later};
 use crate::flow::{Event, Flow, RequestId, StateKind, Transmit};
 use crate::token::Token;
 use crate::wire::{self, Operation};
@@ -137,13 +137,13 @@ impl Flow for RefreshFlow {
         {
             return Ok(());
         }
-        match exchange::classify(&response) {
-            Answer::Success(body) => {
-                if let Err(e) = self.refreshed(now, body) {
+        match ServiceError::from_response(&response) {
+            None => {
+                if let Err(e) = self.refreshed(now, response.body()) {
                     self.transient(now, Trouble::Decode(e));
                 }
             }
-            Answer::Error(error) => match error.next_step() {
+            Some(error) => match error.next_step() {
                 NextStep::Retry | NextStep::SlowDown => {
                     self.transient(now, Trouble::Other(error.to_string()))
                 }

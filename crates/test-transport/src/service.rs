@@ -314,16 +314,19 @@ impl Service {
     /// headers are ignored, as the body alone carries the input. Every response
     /// has `Content-Type: application/json` and a fresh `x-amzn-RequestId`.
     pub fn handle(&mut self, now: SystemTime, request: &http::Request<Vec<u8>>) -> Reply {
-        match operation_of(request) {
-            Some(Operation::RegisterClient) => self.counters.register_client += 1,
-            Some(Operation::StartDeviceAuthorization) => {
+        let route = route(request);
+        match route {
+            Route::Operation(Operation::RegisterClient) => self.counters.register_client += 1,
+            Route::Operation(Operation::StartDeviceAuthorization) => {
                 self.counters.start_device_authorization += 1;
             }
-            Some(Operation::CreateToken) => self.counters.create_token += 1,
-            None => self.counters.other += 1,
+            Route::Operation(Operation::CreateToken) => self.counters.create_token += 1,
+            Route::CreateTokenWithIam | Route::WrongMethod(_) | Route::Unknown => {
+                self.counters.other += 1;
+            }
         }
         let response = match self.faults.pop_front() {
-            None => self.answer(now, request),
+            None => self.answer(now, route, request),
             Some(Fault::Status(status)) => ServiceError {
                 status,
                 ..ServiceError::new(
@@ -341,7 +344,7 @@ impl Service {
             }
             Some(Fault::DropConnection) => return Reply::Drop,
             Some(Fault::Delay(delay)) => {
-                return Reply::Delayed(delay, with_request_id(self.answer(now, request)));
+                return Reply::Delayed(delay, with_request_id(self.answer(now, route, request)));
             }
         };
         Reply::Respond(with_request_id(response))
@@ -424,8 +427,13 @@ impl Service {
     }
 
     /// The normal answer (no fault), without the request id.
-    fn answer(&mut self, now: SystemTime, request: &http::Request<Vec<u8>>) -> Response {
-        let result = match route(request) {
+    fn answer(
+        &mut self,
+        now: SystemTime,
+        route: Route,
+        request: &http::Request<Vec<u8>>,
+    ) -> Response {
+        let result = match route {
             Route::Unknown => Err(ServiceError {
                 status: 404,
                 ..ServiceError::new(
