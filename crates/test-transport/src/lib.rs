@@ -17,7 +17,8 @@
 //!
 //! **Out of scope:** the authorization-code (PKCE) grant and `/authorize`,
 //! CreateTokenWithIAM (refused with `invalid_request`), the portal API that
-//! consumes access tokens, SigV4, HTTP itself (see the emulator crate).
+//! consumes access tokens, SigV4, HTTP itself (the `ssoflow-emulator` crate
+//! serves this service over HTTP).
 //!
 //! # Example: one sign-in, request by request
 //!
@@ -78,6 +79,7 @@ mod sim;
 
 pub use service::{
     ApprovalError, AutoApprove, Counters, Fault, PendingInfo, Reply, Service, ServiceConfig,
+    ServiceSnapshot, UnsupportedSnapshot,
 };
 pub use sim::{Exchange, SimTransport, Simulation, VirtualClock};
 

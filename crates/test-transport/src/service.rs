@@ -58,6 +58,12 @@ const MALFORMED_BODY: &[u8] = br#"{"accessTok"#;
 /// The `x-amzn-ErrorType` shape of the 404 answer to a path that names no operation.
 const UNKNOWN_OPERATION: &str = "UnknownOperationException";
 
+/// The `x-amzn-ErrorType` shape of the 415 answer to a body sent with a
+/// `Content-Type` other than JSON. The real service's answer is unconfirmed
+/// (`wire-protocol.md` §14); this is what Smithy's restJson1 malformed-request
+/// tests require of every AWS service with a JSON body.
+const UNSUPPORTED_MEDIA_TYPE: &str = "UnsupportedMediaTypeException";
+
 /// The `x-amzn-ErrorType` shape of the 405 answer to a known path with a method
 /// other than POST. The real service's answer is not documented; this follows
 /// the pattern of the 404 and RFC 9110 §15.5.6 (with an `Allow: POST` header).
@@ -180,7 +186,8 @@ pub struct Counters {
     pub start_device_authorization: u64,
     /// `POST …/token` (without `?aws_iam=t`).
     pub create_token: u64,
-    /// Everything else: unknown paths, other methods, CreateTokenWithIAM.
+    /// Everything else: unknown paths, other methods, CreateTokenWithIAM,
+    /// requests the HTTP layer refused ([`Service::refuse`]).
     pub other: u64,
 }
 
@@ -222,8 +229,8 @@ pub struct Service {
     counters: Counters,
 }
 
-/// Everything the service has issued. Serde-ready so that a later emulator can
-/// persist it, but kept private: its shape is not an API.
+/// Everything the service has issued; persisted through [`ServiceSnapshot`],
+/// but kept private: its shape is not an API.
 #[derive(Clone, Default, Serialize, Deserialize)]
 struct State {
     /// By client id.
@@ -292,6 +299,48 @@ impl std::fmt::Debug for Service {
     }
 }
 
+/// Everything a [`Service`] has issued (registrations, device authorizations
+/// with their decisions, refresh tokens), detached from it so that an emulator
+/// can write it to disk and a restarted one can carry on. Faults, counters and
+/// the configuration are not part of it. The serialized form is versioned but
+/// otherwise private; its `Debug` shows counts only, as it holds secrets.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ServiceSnapshot {
+    /// Bumped whenever the shape of `state` changes incompatibly.
+    version: u32,
+    state: State,
+}
+
+/// The [`ServiceSnapshot`] format this build writes and reads.
+const SNAPSHOT_VERSION: u32 = 1;
+
+impl ServiceSnapshot {
+    /// Whether this build can restore the snapshot; one written by a newer
+    /// format would silently lose data, so [`Service::restore`] refuses it.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+}
+
+impl std::fmt::Debug for ServiceSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceSnapshot")
+            .field("version", &self.version)
+            .field("registrations", &self.state.registrations.len())
+            .field("authorizations", &self.state.authorizations.len())
+            .field("refresh_tokens", &self.state.refresh_tokens.len())
+            .finish()
+    }
+}
+
+/// A [`ServiceSnapshot`] of a format this build does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("snapshot format {found} is not supported (this build reads format {SNAPSHOT_VERSION})")]
+pub struct UnsupportedSnapshot {
+    /// The version the snapshot carries.
+    pub found: u32,
+}
+
 impl Service {
     /// A service with nothing registered yet.
     pub fn new(config: ServiceConfig) -> Service {
@@ -303,9 +352,44 @@ impl Service {
         }
     }
 
+    /// A service that carries on from `snapshot`, under a possibly different
+    /// configuration (new lifetimes apply to what is issued from now on).
+    pub fn restore(
+        config: ServiceConfig,
+        snapshot: ServiceSnapshot,
+    ) -> Result<Service, UnsupportedSnapshot> {
+        if snapshot.version != SNAPSHOT_VERSION {
+            return Err(UnsupportedSnapshot {
+                found: snapshot.version,
+            });
+        }
+        Ok(Service {
+            state: snapshot.state,
+            ..Service::new(config)
+        })
+    }
+
+    /// A copy of everything issued so far, for [`Service::restore`].
+    pub fn snapshot(&self) -> ServiceSnapshot {
+        ServiceSnapshot {
+            version: SNAPSHOT_VERSION,
+            state: self.state.clone(),
+        }
+    }
+
     /// The knobs this service was built with.
     pub fn config(&self) -> &ServiceConfig {
         &self.config
+    }
+
+    /// The answer to a request that the HTTP layer refused before it could
+    /// reach [`Service::handle`] (a body over the size limit, one that never
+    /// finished arriving), in the service's own error format with a request
+    /// id, so that every error leaves the emulator in one shape. Counted under
+    /// [`Counters::other`].
+    pub fn refuse(&mut self, error: &ServiceError) -> http::Response<Vec<u8>> {
+        self.counters.other += 1;
+        with_request_id(error.to_response())
     }
 
     /// Answers one request received at `now`. Routing goes by the path's suffix
@@ -365,6 +449,26 @@ impl Service {
         self.decide(user_code, now, Decision::Denied)
     }
 
+    /// The pending authorization with this user code (matched as by
+    /// [`Service::approve`]), for a verification page to show before the
+    /// person decides; otherwise why it cannot be decided: unknown, expired,
+    /// or already decided or redeemed ([`ApprovalError::AlreadyUsed`]).
+    pub fn lookup(&self, user_code: &str, now: SystemTime) -> Result<PendingInfo, ApprovalError> {
+        let auth = self
+            .state
+            .user_codes
+            .get(&normalize_user_code(user_code))
+            .and_then(|device_code| self.state.authorizations.get(device_code))
+            .ok_or(ApprovalError::UnknownCode)?;
+        match auth.decision {
+            Decision::Pending if now >= auth.expires_at => Err(ApprovalError::Expired),
+            Decision::Pending => Ok(self.pending_info(auth)),
+            Decision::Approved | Decision::Denied | Decision::Redeemed => {
+                Err(ApprovalError::AlreadyUsed)
+            }
+        }
+    }
+
     /// The authorizations still waiting for a decision at `now`, soonest to expire first.
     pub fn pending(&self, now: SystemTime) -> Vec<PendingInfo> {
         let mut pending: Vec<PendingInfo> = self
@@ -372,20 +476,22 @@ impl Service {
             .authorizations
             .values()
             .filter(|auth| auth.decision == Decision::Pending && now < auth.expires_at)
-            .map(|auth| {
-                let registration = self.state.registrations.get(&auth.client_id);
-                PendingInfo {
-                    user_code: auth.user_code.clone(),
-                    client_name: registration
-                        .map(|r| r.client_name.clone())
-                        .unwrap_or_default(),
-                    scopes: registration.map(|r| r.scopes.clone()).unwrap_or_default(),
-                    expires_at: auth.expires_at,
-                }
-            })
+            .map(|auth| self.pending_info(auth))
             .collect();
         pending.sort_by(|a, b| (a.expires_at, &a.user_code).cmp(&(b.expires_at, &b.user_code)));
         pending
+    }
+
+    fn pending_info(&self, auth: &DeviceAuthorization) -> PendingInfo {
+        let registration = self.state.registrations.get(&auth.client_id);
+        PendingInfo {
+            user_code: auth.user_code.clone(),
+            client_name: registration
+                .map(|r| r.client_name.clone())
+                .unwrap_or_default(),
+            scopes: registration.map(|r| r.scopes.clone()).unwrap_or_default(),
+            expires_at: auth.expires_at,
+        }
     }
 
     /// The client ids of every registration, expired ones included, sorted;
@@ -458,6 +564,16 @@ impl Service {
             Route::CreateTokenWithIam => Err(invalid_request(
                 "CreateTokenWithIAM is not supported by this emulator",
             )),
+            Route::Operation(operation) if !is_json_or_absent(request) => Err(ServiceError {
+                status: 415,
+                ..ServiceError::new(
+                    ErrorCode::Other(UNSUPPORTED_MEDIA_TYPE.to_owned()),
+                    format!(
+                        "{} takes a JSON body with Content-Type: {CONTENT_TYPE_JSON}",
+                        operation.name()
+                    ),
+                )
+            }),
             Route::Operation(Operation::RegisterClient) => {
                 self.register_client(now, request.body())
             }
@@ -862,6 +978,20 @@ pub(crate) fn operation_of(request: &http::Request<Vec<u8>>) -> Option<Operation
         Route::Operation(operation) => Some(operation),
         Route::CreateTokenWithIam | Route::WrongMethod(_) | Route::Unknown => None,
     }
+}
+
+/// Whether the request's `Content-Type` is `application/json` (any parameters,
+/// any case) or missing. Every AWS SDK sends it; a missing one is let through
+/// because the real service's answer to that is unconfirmed (§14) and hand-made
+/// requests (`curl -d`) often lack it, while a wrong one is surely a mistake.
+fn is_json_or_absent(request: &http::Request<Vec<u8>>) -> bool {
+    let Some(value) = request.headers().get(http::header::CONTENT_TYPE) else {
+        return true;
+    };
+    value.to_str().is_ok_and(|value| {
+        let essence = value.split(';').next().unwrap_or_default().trim();
+        essence.eq_ignore_ascii_case(CONTENT_TYPE_JSON)
+    })
 }
 
 /// The user code as compared: dashes and whitespace removed, upper-cased (RFC 8628 §6.1).

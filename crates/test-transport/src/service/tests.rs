@@ -1044,11 +1044,121 @@ fn counters_count_every_request_faulted_or_not() {
 // ---------------------------------------------------------------------- misc
 
 #[test]
-fn state_survives_a_serde_round_trip() {
-    let (service, _, _) = signed_in_setup(ServiceConfig::default());
-    let json = serde_json::to_string(&service.state).unwrap();
-    let back: State = serde_json::from_str(&json).unwrap();
-    assert_eq!(serde_json::to_string(&back).unwrap(), json);
+fn a_restored_snapshot_keeps_registrations_codes_and_refresh_tokens() {
+    let (service, client, token) = signed_in_setup(ServiceConfig::default());
+    let mut service = service;
+    let started = start(&mut service, t0(), &client);
+    let json = serde_json::to_string(&service.snapshot()).unwrap();
+    let snapshot: ServiceSnapshot = serde_json::from_str(&json).unwrap();
+    assert_eq!(snapshot.version(), 1);
+
+    let mut restored = Service::restore(ServiceConfig::default(), snapshot).unwrap();
+    assert_eq!(restored.registrations(), service.registrations());
+    let user_code = started.user_code.unwrap();
+    assert_eq!(
+        restored.lookup(&user_code, t0()).unwrap().user_code,
+        user_code
+    );
+    let refreshed: CreateTokenResponse = ok(&refresh(
+        &mut restored,
+        t0(),
+        &client,
+        &token.refresh_token.unwrap(),
+    ));
+    assert!(refreshed.access_token.is_some());
+    // Counters are not state: the restored service starts from zero.
+    assert_eq!(restored.counters().create_token, 1);
+}
+
+#[test]
+fn a_snapshot_of_another_format_is_refused() {
+    let service = Service::new(ServiceConfig::default());
+    let mut json = serde_json::to_value(service.snapshot()).unwrap();
+    json["version"] = serde_json::json!(2);
+    let snapshot: ServiceSnapshot = serde_json::from_value(json).unwrap();
+    let error = Service::restore(ServiceConfig::default(), snapshot).unwrap_err();
+    assert_eq!(error, UnsupportedSnapshot { found: 2 });
+    assert!(error.to_string().contains("format 2"), "{error}");
+}
+
+#[test]
+fn lookup_tells_pending_from_unknown_expired_and_used() {
+    let config = ServiceConfig::default();
+    let ttl = config.device_code_ttl;
+    let mut service = Service::new(config);
+    let client = register(&mut service, t0(), &["sso:account:access"]);
+    let started = start(&mut service, t0(), &client);
+    let code = started.device_code.unwrap();
+    let user_code = started.user_code.unwrap();
+
+    let info = service.lookup(&user_code.to_lowercase(), t0()).unwrap();
+    assert_eq!(info.client_name, "botocore-client-test");
+    assert_eq!(info.scopes, ["sso:account:access"]);
+    assert_eq!(
+        service.lookup("BBBB-BBBB", t0()),
+        Err(ApprovalError::UnknownCode)
+    );
+    assert_eq!(
+        service.lookup(&user_code, t0() + ttl),
+        Err(ApprovalError::Expired)
+    );
+
+    service.approve(&user_code, t0()).unwrap();
+    assert_eq!(
+        service.lookup(&user_code, t0()),
+        Err(ApprovalError::AlreadyUsed)
+    );
+    ok::<CreateTokenResponse>(&poll(&mut service, t0() + secs(1), &client, &code));
+    assert_eq!(
+        service.lookup(&user_code, t0()),
+        Err(ApprovalError::AlreadyUsed)
+    );
+}
+
+#[test]
+fn a_body_of_another_content_type_gets_415() {
+    let mut service = Service::new(ServiceConfig::default());
+    let body = register_body("c", &[]);
+    let mut wrong = post("/client/register", body.clone());
+    wrong.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    let response = send(&mut service, t0(), &wrong);
+    let error = assert_error(
+        &response,
+        ErrorCode::Other("UnsupportedMediaTypeException".into()),
+        415,
+        "application/json",
+    );
+    assert_eq!(error.code.shape(), "UnsupportedMediaTypeException");
+
+    // Parameters and case do not matter; a missing header is let through.
+    let mut charset = post("/client/register", body.clone());
+    charset.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("Application/JSON; charset=utf-8"),
+    );
+    ok::<RegisterClientResponse>(&send(&mut service, t0(), &charset));
+    let mut bare = post("/client/register", body);
+    bare.headers_mut().remove("content-type");
+    ok::<RegisterClientResponse>(&send(&mut service, t0(), &bare));
+}
+
+#[test]
+fn a_refused_request_gets_the_error_format_and_counts_as_other() {
+    let mut service = Service::new(ServiceConfig::default());
+    let error = ServiceError {
+        status: 413,
+        ..ServiceError::new(
+            ErrorCode::Other("RequestEntityTooLargeException".into()),
+            "too big",
+        )
+    };
+    let response = service.refuse(&error);
+    assert_common_headers(&response);
+    assert_eq!(ServiceError::from_response(&response), Some(error));
+    assert_eq!(service.counters().other, 1);
 }
 
 #[test]
