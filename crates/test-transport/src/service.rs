@@ -982,8 +982,8 @@ pub(crate) fn operation_of(request: &http::Request<Vec<u8>>) -> Option<Operation
 
 /// Whether the request's `Content-Type` is `application/json` (any parameters,
 /// any case) or missing. Every AWS SDK sends it; a missing one is let through
-/// because the real service's answer to that is unconfirmed (§14) and hand-made
-/// requests (`curl -d`) often lack it, while a wrong one is surely a mistake.
+/// because the real service's answer to that is unconfirmed (§14), while a
+/// wrong one (such as the form encoding `curl -d` sends) is surely a mistake.
 fn is_json_or_absent(request: &http::Request<Vec<u8>>) -> bool {
     let Some(value) = request.headers().get(http::header::CONTENT_TYPE) else {
         return true;

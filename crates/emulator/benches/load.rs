@@ -1,0 +1,2 @@
+//! Load benchmark (written next).
+fn main() {}

@@ -1,0 +1,428 @@
+//! An AWS SSO OIDC emulator: the simulated [`Service`] of
+//! `ssoflow-test-transport` (the same code, not a copy) served over real HTTP
+//! on a loopback port, close enough to the real service that botocore and the
+//! AWS CLI cannot tell the difference, plus the verification page where a
+//! person approves or denies a device, and an admin API for scripts.
+//!
+//! **In scope:** `POST …/client/register`, `…/device_authorization` and
+//! `…/token` under any path prefix, with the real service's statuses,
+//! `x-amzn-ErrorType` and `x-amzn-RequestId` headers and OAuth error bodies;
+//! answers to malformed, oversized, slow and misdirected requests; the
+//! verification page (`/device`, with CSRF protection and a lockout after
+//! repeated wrong codes); the admin API under `/_emulator/` (see the crate's
+//! README); a state file that survives restarts. **Out of scope:** TLS,
+//! CreateTokenWithIAM and the PKCE `/authorize` endpoint (refused plainly),
+//! the portal API that consumes access tokens.
+//!
+//! # Example: sign in with the blocking driver against a running emulator
+//!
+//! ```
+//! use ssoflow_blocking::{Driver, SystemClock, UreqTransport};
+//! use ssoflow_core::{DeviceFlow, Endpoint, FlowConfig};
+//! use ssoflow_emulator::{EmulatorConfig, EmulatorThread};
+//! use ssoflow_test_transport::AutoApprove;
+//! use std::time::{Duration, Instant, SystemTime};
+//!
+//! // A free loopback port; a person would approve at the verification page,
+//! // here the emulator approves on the first poll.
+//! let mut config = EmulatorConfig::default();
+//! config.service.auto_approve = Some(AutoApprove::AfterDelay(Duration::ZERO));
+//! let emulator = EmulatorThread::start(config)?;
+//!
+//! let endpoint = Endpoint::from_url(emulator.base_url())?;
+//! let flow_config = FlowConfig::new(endpoint, "https://d-1234567890.awsapps.com/start")?;
+//! let flow = DeviceFlow::new(flow_config, Instant::now(), SystemTime::now());
+//! let signed_in = Driver::new(UreqTransport::new(), SystemClock).sign_in(flow, |prompt| {
+//!     println!("Open {} and enter {}", prompt.verification_uri, prompt.user_code);
+//! })?;
+//! assert!(signed_in.token.access_token.secret().starts_with("aoa"));
+//! emulator.stop()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod admin;
+mod api;
+mod args;
+mod page;
+mod server;
+mod state_file;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use ssoflow_test_transport::{Service, ServiceConfig};
+use tokio::sync::{Notify, watch};
+
+pub use args::{DurationArg, EmulatorArgs};
+pub use state_file::StateFileError;
+
+/// Where the verification page is served, relative to the base URL.
+pub const VERIFICATION_PATH: &str = "/device";
+
+/// Where the admin API is served, relative to the base URL.
+pub const ADMIN_PREFIX: &str = "/_emulator";
+
+/// How the emulator listens and behaves. [`Default`] gives a free port on
+/// 127.0.0.1, the real service's lifetimes (see [`ServiceConfig`]), no state
+/// file, a 256 KiB body limit with 10 s to send it, and a one-minute lockout
+/// after five wrong codes.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// The address to listen on; port 0 picks a free one. Only loopback
+    /// addresses unless [`EmulatorConfig::allow_non_loopback`].
+    pub bind: SocketAddr,
+    /// Whether `bind` may be an address other hosts reach. The emulator hands
+    /// tokens to anyone who asks, so this must be chosen on purpose.
+    pub allow_non_loopback: bool,
+    /// The simulated service's knobs. Its `verification_uri` is replaced by
+    /// this emulator's own page once the port is known.
+    pub service: ServiceConfig,
+    /// Where registrations, pending authorizations and refresh tokens are kept
+    /// across restarts; `None` keeps them in memory only.
+    pub state_file: Option<PathBuf>,
+    /// The largest request body accepted; larger ones get 413. The largest
+    /// realistic body (a refresh with an 8 KiB token and a ~1 KiB secret) is
+    /// far below the default of 256 KiB.
+    pub body_limit: usize,
+    /// How long a request body may take to arrive in full; a client that
+    /// announces more bytes than it sends gets 408 after this, not a hang.
+    /// Default 10 s.
+    pub body_read_timeout: Duration,
+    /// How many unknown user codes one address may enter at the verification
+    /// page before it is locked out for [`EmulatorConfig::wrong_code_lockout`].
+    pub wrong_code_limit: u32,
+    /// How long an address that entered too many unknown codes must wait.
+    pub wrong_code_lockout: Duration,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            allow_non_loopback: false,
+            service: ServiceConfig::default(),
+            state_file: None,
+            body_limit: 256 * 1024,
+            body_read_timeout: Duration::from_secs(10),
+            wrong_code_limit: 5,
+            wrong_code_lockout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why an emulator could not start, or could not save its state when stopping.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    /// The bind address is not loopback and the configuration did not allow that.
+    #[error(
+        "refusing to listen on {0}: the emulator issues tokens to anyone who asks, so it listens \
+         on loopback only unless told otherwise (pass --bind {0} explicitly, or set \
+         allow_non_loopback)"
+    )]
+    NotLoopback(SocketAddr),
+    /// Listening failed (address in use, no permission).
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address asked for.
+        address: SocketAddr,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The state file could not be read, parsed or written.
+    #[error(transparent)]
+    StateFile(#[from] StateFileError),
+    /// The runtime thread of an [`EmulatorThread`] could not be started or ended abnormally.
+    #[error("the emulator thread failed: {0}")]
+    Thread(String),
+}
+
+/// What every request handler shares: the simulated service and the
+/// verification page's guards. The service's lock is held only for one
+/// synchronous `handle` call, never across an await.
+pub(crate) struct Shared {
+    service: Mutex<Service>,
+    pub(crate) page: page::PageGuard,
+    pub(crate) body_limit: usize,
+    pub(crate) body_read_timeout: Duration,
+    /// Woken after every change, when a state file is kept.
+    state_changed: Option<Arc<Notify>>,
+}
+
+impl Shared {
+    /// Runs `f` on the service, then schedules a state-file write. A handler
+    /// that panicked while holding the lock left the service in a state that is
+    /// still consistent (every mutation is a single insert or field write), so a
+    /// poisoned lock is taken over rather than turned into a second panic.
+    pub(crate) fn with_service<R>(&self, f: impl FnOnce(&mut Service) -> R) -> R {
+        let result = f(&mut self.lock_service());
+        if let Some(notify) = &self.state_changed {
+            notify.notify_one();
+        }
+        result
+    }
+
+    /// Reads the service without scheduling a write.
+    pub(crate) fn read_service<R>(&self, f: impl FnOnce(&Service) -> R) -> R {
+        f(&self.lock_service())
+    }
+
+    fn lock_service(&self) -> MutexGuard<'_, Service> {
+        self.service.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A running emulator on the caller's tokio runtime. Dropping it stops the
+/// server (without waiting for the state file's last write; call
+/// [`Emulator::stop`] for that).
+pub struct Emulator {
+    base_url: String,
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<Result<(), EmulatorError>>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// Starts listening, restoring the state file if one is configured and
+    /// exists. Must be called inside a tokio runtime with the time and I/O
+    /// drivers enabled. A corrupt state file is an error here, at start-up,
+    /// naming the file and what is wrong with it.
+    pub async fn start(mut config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
+        if !config.bind.ip().is_loopback() && !config.allow_non_loopback {
+            return Err(EmulatorError::NotLoopback(config.bind));
+        }
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .map_err(|source| EmulatorError::Bind {
+                address: config.bind,
+                source,
+            })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| EmulatorError::Bind {
+                address: config.bind,
+                source,
+            })?;
+        let base_url = base_url(local_addr);
+        config.service.verification_uri = format!("{base_url}{VERIFICATION_PATH}");
+
+        let service = match &config.state_file {
+            Some(path) => state_file::load(path, config.service.clone())?,
+            None => None,
+        }
+        .unwrap_or_else(|| Service::new(config.service.clone()));
+
+        let state_changed = config.state_file.as_ref().map(|_| Arc::new(Notify::new()));
+        let shared = Arc::new(Shared {
+            service: Mutex::new(service),
+            page: page::PageGuard::new(config.wrong_code_limit, config.wrong_code_lockout),
+            body_limit: config.body_limit,
+            body_read_timeout: config.body_read_timeout,
+            state_changed: state_changed.clone(),
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let writer = match (&config.state_file, state_changed) {
+            (Some(path), Some(notify)) => Some(state_file::Writer::spawn(
+                path.clone(),
+                Arc::clone(&shared),
+                notify,
+            )),
+            _ => None,
+        };
+        let router = server::router(Arc::clone(&shared));
+        let server = tokio::spawn(async move {
+            server::serve(listener, router, shutdown_rx).await;
+            match writer {
+                Some(writer) => writer.finish().await,
+                None => Ok(()),
+            }
+        });
+        Ok(Emulator {
+            base_url,
+            local_addr,
+            shared,
+            shutdown,
+            server,
+        })
+    }
+
+    /// The endpoint URL to give clients, e.g. `http://127.0.0.1:40123`; the
+    /// API also answers under any path prefix of it.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The address the emulator listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Acts on the simulated service directly (approve a code, inject faults,
+    /// read counters), as the admin API does over HTTP. The server waits while
+    /// `f` runs, so keep it short.
+    pub fn with_service<R>(&self, f: impl FnOnce(&mut Service) -> R) -> R {
+        self.shared.with_service(f)
+    }
+
+    /// Stops accepting connections, lets requests in flight finish (a few
+    /// seconds at most), and writes the state file one last time.
+    pub async fn stop(self) -> Result<(), EmulatorError> {
+        let _ = self.shutdown.send(true);
+        match self.server.await {
+            Ok(result) => result,
+            Err(join) => Err(EmulatorError::Thread(join.to_string())),
+        }
+    }
+}
+
+/// A running emulator on a thread of its own, for blocking programs and
+/// tests: [`EmulatorThread::start`] returns once the port is open. Dropping it
+/// stops the emulator and waits for the thread.
+pub struct EmulatorThread {
+    base_url: String,
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), EmulatorError>>>,
+}
+
+impl std::fmt::Debug for EmulatorThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorThread")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmulatorThread {
+    /// Starts an emulator on a new thread with a two-worker tokio runtime.
+    pub fn start(config: EmulatorConfig) -> Result<EmulatorThread, EmulatorError> {
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("ssoflow-emulator".to_owned())
+            .spawn(move || -> Result<(), EmulatorError> {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .map_err(|error| EmulatorError::Thread(error.to_string()))?;
+                runtime.block_on(async move {
+                    let emulator = match Emulator::start(config).await {
+                        Ok(emulator) => emulator,
+                        Err(error) => {
+                            let _ = started_tx.send(Err(error));
+                            return Ok(());
+                        }
+                    };
+                    let handle = (
+                        emulator.base_url.clone(),
+                        emulator.local_addr,
+                        Arc::clone(&emulator.shared),
+                    );
+                    let _ = started_tx.send(Ok(handle));
+                    // A dropped sender (the handle was dropped) also means stop.
+                    let _ = stop_rx.await;
+                    emulator.stop().await
+                })
+            })
+            .map_err(|error| EmulatorError::Thread(error.to_string()))?;
+        match started_rx.recv() {
+            Ok(Ok((base_url, local_addr, shared))) => Ok(EmulatorThread {
+                base_url,
+                local_addr,
+                shared,
+                stop: Some(stop_tx),
+                thread: Some(thread),
+            }),
+            Ok(Err(error)) => {
+                let _ = thread.join();
+                Err(error)
+            }
+            Err(_) => Err(match thread.join() {
+                Ok(Err(error)) => error,
+                _ => EmulatorError::Thread("the emulator thread ended before starting".into()),
+            }),
+        }
+    }
+
+    /// The endpoint URL to give clients, e.g. `http://127.0.0.1:40123`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The address the emulator listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Acts on the simulated service directly; see [`Emulator::with_service`].
+    pub fn with_service<R>(&self, f: impl FnOnce(&mut Service) -> R) -> R {
+        self.shared.with_service(f)
+    }
+
+    /// Stops the emulator, waits for its thread and reports whether the last
+    /// state-file write succeeded.
+    pub fn stop(mut self) -> Result<(), EmulatorError> {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> Result<(), EmulatorError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            None => Ok(()),
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(EmulatorError::Thread("the emulator thread panicked".into())),
+        }
+    }
+}
+
+impl Drop for EmulatorThread {
+    fn drop(&mut self) {
+        let _ = self.stop_and_join();
+    }
+}
+
+/// `http://IP:PORT`, with brackets for IPv6 and 127.0.0.1 / ::1 in place of
+/// an unspecified address, which no client can connect to.
+fn base_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn base_urls_are_connectable() {
+        let v4: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        assert_eq!(base_url(v4), "http://127.0.0.1:8080");
+        let v6: SocketAddr = "[::]:9".parse().unwrap();
+        assert_eq!(base_url(v6), "http://[::1]:9");
+        let lan: SocketAddr = "192.168.1.2:80".parse().unwrap();
+        assert_eq!(base_url(lan), "http://192.168.1.2:80");
+    }
+}
