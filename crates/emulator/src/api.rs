@@ -8,11 +8,15 @@ use std::time::{Duration, SystemTime};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use ssoflow_core::{ErrorCode, ServiceError};
 use ssoflow_test_transport::Reply;
 
 use crate::Shared;
+
+/// How much of an oversized body is read and discarded so that the client
+/// gets to see its 413; beyond this the connection is simply closed.
+const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
 use crate::server::DropConnection;
 
 /// Answers any request that no page or admin route took.
@@ -45,13 +49,17 @@ pub(crate) async fn operation(State(shared): State<Arc<Shared>>, request: Reques
     }
 }
 
-/// The whole body, or the error the client gets instead: 413 over the limit
-/// (checked against `Content-Length` first, so a huge upload is refused before
-/// it is read), 408 when it stops arriving, 400 when the connection breaks
-/// mid-body.
+/// The whole body, or the error the client gets instead: 413 over the limit,
+/// 408 when it stops arriving, 400 when the connection breaks mid-body.
+///
+/// An oversized body is still read to its end (and thrown away) up to
+/// [`DRAIN_LIMIT`], because most HTTP clients only read the answer once they
+/// have sent the whole request: answering early and closing would show them a
+/// broken pipe instead of the 413. Bodies announced larger than that are
+/// refused at once.
 async fn read_body(
     headers: &http::HeaderMap,
-    body: Body,
+    mut body: Body,
     limit: usize,
     read_timeout: Duration,
 ) -> Result<Vec<u8>, ServiceError> {
@@ -65,13 +73,29 @@ async fn read_body(
     let announced = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
-    if announced.is_some_and(|length| length > limit as u64) {
+    if announced.is_some_and(|length| length > DRAIN_LIMIT) {
         return Err(too_large());
     }
-    let collected = tokio::time::timeout(read_timeout, Limited::new(body, limit).collect());
-    match collected.await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
-        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+    let mut collected = Vec::new();
+    let mut received: u64 = 0;
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame?.into_data() else {
+                continue; // trailers
+            };
+            received = received.saturating_add(data.len() as u64);
+            if received > DRAIN_LIMIT {
+                break;
+            }
+            if received <= limit as u64 {
+                collected.extend_from_slice(&data);
+            }
+        }
+        Ok::<(), axum::Error>(())
+    };
+    match tokio::time::timeout(read_timeout, read).await {
+        Ok(Ok(())) if received > limit as u64 => Err(too_large()),
+        Ok(Ok(())) => Ok(collected),
         Ok(Err(error)) => Err(ServiceError::new(
             ErrorCode::InvalidRequest,
             format!("The request body could not be read: {error}"),

@@ -94,15 +94,17 @@ impl PageGuard {
     }
 
     /// Whether the form's token matches the cookie and is a live token of
-    /// ours; either way the token is spent.
+    /// ours. A matching token is spent whether live or not; one without its
+    /// cookie is left alone, so a forged cross-site post cannot burn the
+    /// person's open form.
     fn take_csrf(&self, form_token: &str, headers: &HeaderMap, now: Instant) -> bool {
-        let cookie = cookie(headers, CSRF_COOKIE);
-        let live = self
-            .lock()
+        if cookie(headers, CSRF_COOKIE).as_deref() != Some(form_token) {
+            return false;
+        }
+        self.lock()
             .csrf
             .remove(form_token)
-            .is_some_and(|expires| expires > now);
-        live && cookie.as_deref() == Some(form_token)
+            .is_some_and(|expires| expires > now)
     }
 
     /// How long `ip` must still wait, if it is locked out.
