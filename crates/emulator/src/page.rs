@@ -184,11 +184,15 @@ pub(crate) async fn review(
     Form(form): Form<CodeForm>,
 ) -> Response {
     let now = Instant::now();
-    if let Some(wait) = shared.page.locked_for(peer.ip(), now) {
-        return locked_out(wait);
-    }
-    if !shared.page.take_csrf(&form.csrf, &headers, now) {
-        return stale_form(&shared, &form.user_code);
+    if let Some(refusal) = turned_away(
+        &shared,
+        peer.ip(),
+        &headers,
+        &form.csrf,
+        &form.user_code,
+        now,
+    ) {
+        return refusal;
     }
     let code = form.user_code.trim();
     if code.is_empty() {
@@ -212,11 +216,15 @@ pub(crate) async fn decide(
     Form(form): Form<DecisionForm>,
 ) -> Response {
     let now = Instant::now();
-    if let Some(wait) = shared.page.locked_for(peer.ip(), now) {
-        return locked_out(wait);
-    }
-    if !shared.page.take_csrf(&form.csrf, &headers, now) {
-        return stale_form(&shared, &form.user_code);
+    if let Some(refusal) = turned_away(
+        &shared,
+        peer.ip(),
+        &headers,
+        &form.csrf,
+        &form.user_code,
+        now,
+    ) {
+        return refusal;
     }
     let code = form.user_code.trim();
     let allow = match form.decision.as_str() {
@@ -245,6 +253,25 @@ pub(crate) async fn decide(
         Ok(info) => decided(&info, allow),
         Err(error) => refused(&shared, peer.ip(), code, error, now),
     }
+}
+
+/// The answer to a form post that may not go further, if any: locked-out
+/// addresses first (so a guesser learns nothing more), then the CSRF check.
+fn turned_away(
+    shared: &Shared,
+    ip: IpAddr,
+    headers: &HeaderMap,
+    csrf: &str,
+    typed_code: &str,
+    now: Instant,
+) -> Option<Response> {
+    if let Some(wait) = shared.page.locked_for(ip, now) {
+        return Some(locked_out(wait));
+    }
+    if !shared.page.take_csrf(csrf, headers, now) {
+        return Some(stale_form(shared, typed_code));
+    }
+    None
 }
 
 /// The answer to a code that cannot be decided; unknown codes count towards
