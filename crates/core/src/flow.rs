@@ -620,10 +620,10 @@ impl Flow for DeviceFlow {
 
     fn handle_timeout(&mut self, now: Instant) {
         let now = self.exchange.observe(now);
-        if let Phase::Pending(p) = &self.phase {
-            if now >= p.deadline {
-                self.finish(Phase::Expired, Event::Expired);
-            }
+        if let Phase::Pending(p) = &self.phase
+            && now >= p.deadline
+        {
+            self.finish(Phase::Expired, Event::Expired);
         }
     }
 

@@ -121,4 +121,4 @@ pub use error::{
 pub use flow::{DeviceFlow, Event, Flow, FlowConfig, RequestId, StateKind, Transmit, UserPrompt};
 pub use refresh::RefreshFlow;
 pub use secret::{AccessToken, ClientSecret, CodeVerifier, DeviceCode, RefreshToken};
-pub use token::{REGISTRATION_REUSE_MARGIN, Registration, Token};
+pub use token::{REGISTRATION_REUSE_MARGIN, RefreshPolicy, Registration, Token, TokenStep};

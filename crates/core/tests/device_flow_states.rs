@@ -167,14 +167,14 @@ mod registered {
     }
 
     #[test]
-    fn a_registration_with_15_minutes_or_less_left_is_replaced() {
+    fn a_registration_with_less_than_15_minutes_left_is_replaced() {
+        // aws-cli-compat.md §5.3: reused when expiresAt - now >= 15 min.
         let t0 = std::time::Instant::now();
-        for left in [S(15 * 60), S(60), S(0)] {
+        for left in [S(15 * 60 - 1), S(60), S(0)] {
             let flow = DeviceFlow::with_registration(config(), registration(left), t0, wall0());
             assert_eq!(flow.state(), StateKind::Unregistered, "{left:?}");
         }
-        let flow =
-            DeviceFlow::with_registration(config(), registration(S(15 * 60 + 1)), t0, wall0());
+        let flow = DeviceFlow::with_registration(config(), registration(S(15 * 60)), t0, wall0());
         assert_eq!(flow.state(), StateKind::Registered);
         let mut other_scopes = registration(S(86_400));
         other_scopes.scopes = vec!["other".into()];

@@ -203,14 +203,14 @@ impl Checker {
             );
         }
         self.drain();
-        if let Some(base) = self.base_interval {
-            if let Some(interval) = self.flow.interval() {
-                assert!(
-                    interval >= base + Duration::from_secs(5) * self.slow_downs,
-                    "{} slow_downs but interval {interval:?}",
-                    self.slow_downs
-                );
-            }
+        if let Some(base) = self.base_interval
+            && let Some(interval) = self.flow.interval()
+        {
+            assert!(
+                interval >= base + Duration::from_secs(5) * self.slow_downs,
+                "{} slow_downs but interval {interval:?}",
+                self.slow_downs
+            );
         }
     }
 

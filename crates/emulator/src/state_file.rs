@@ -4,11 +4,11 @@
 //! crash leaves the old file or the new one, never half of either. The file
 //! holds client secrets and refresh tokens, so it is created with mode 0600.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ssoflow_files::write_atomically;
 use ssoflow_test_transport::{Service, ServiceConfig, ServiceSnapshot};
 use tokio::sync::Notify;
 
@@ -71,39 +71,6 @@ pub(crate) fn load(path: &Path, config: ServiceConfig) -> Result<Option<Service>
     Service::restore(config, snapshot)
         .map(Some)
         .map_err(|error| corrupt(error.to_string()))
-}
-
-/// Writes `bytes` to `path` atomically with mode 0600.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "state".to_owned());
-    let temporary = directory.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        // A leftover of a crashed run would keep its old mode; start afresh.
-        let _ = std::fs::remove_file(&temporary);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, path)?;
-        // The rename is durable only once the directory entry is.
-        #[cfg(unix)]
-        std::fs::File::open(directory)?.sync_all()?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    result
 }
 
 /// The background task that rewrites the state file after changes.
@@ -189,39 +156,5 @@ mod tests {
             assert!(text.contains(&path.display().to_string()), "{text}");
             assert!(text.contains("delete it"), "{text}");
         }
-    }
-
-    #[test]
-    fn an_atomic_write_replaces_the_file_with_mode_0600_and_leaves_no_temporary() {
-        let dir = scratch("write");
-        let path = dir.join("state.json");
-        std::fs::write(&path, b"old").unwrap();
-        write_atomically(&path, b"new").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"new");
-        let names: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, ["state.json"]);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-    }
-
-    #[test]
-    fn a_failed_write_leaves_the_old_file() {
-        let dir = scratch("fail");
-        let path = dir.join("state.json");
-        std::fs::write(&path, b"old").unwrap();
-        // A directory where the file should go makes the rename fail.
-        let blocked = dir.join("blocked");
-        std::fs::create_dir_all(blocked.join("inner")).unwrap();
-        assert!(write_atomically(&blocked, b"new").is_err());
-        assert_eq!(std::fs::read(&path).unwrap(), b"old");
-        let leftovers = std::fs::read_dir(&dir).unwrap().count();
-        assert_eq!(leftovers, 2, "state.json and blocked only");
     }
 }

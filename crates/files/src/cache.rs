@@ -1,0 +1,347 @@
+//! The directory `~/.aws/sso/cache/`, shared with the AWS CLI and the SDKs:
+//! token files, registration files, and our lock files beside them.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sha1::{Digest, Sha1};
+
+use crate::atomic::{create_private_dir, write_atomically};
+use crate::registration_file::{CachedRegistration, RegistrationKey, hex};
+use crate::token_file::CachedToken;
+
+/// How often a waiting process retries a held refresh lock.
+const LOCK_RETRY: Duration = Duration::from_millis(25);
+
+/// Which token file a sign-in uses: botocore names it after the sso-session,
+/// or, for a legacy profile, after the start URL exactly as configured.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TokenKey {
+    /// An `[sso-session NAME]`.
+    SsoSession(String),
+    /// A legacy profile's `sso_start_url`, byte for byte (a trailing `/` is another file).
+    StartUrl(String),
+}
+
+impl TokenKey {
+    /// `<sha1 hex of the name or URL>.json`.
+    pub fn file_name(&self) -> String {
+        let (TokenKey::SsoSession(text) | TokenKey::StartUrl(text)) = self;
+        format!("{}.json", hex(&Sha1::digest(text.as_bytes())))
+    }
+}
+
+/// Why a cache file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The file exists but is not a usable token or registration: damaged,
+    /// truncated, or written by another program. It is left where it is.
+    #[error("{path} is not a usable cache file: {detail}")]
+    Unusable {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// Reading, writing or removing failed.
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        /// What was being done: "read", "write", "remove", "lock", "create".
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// Another process held the refresh lock for too long.
+    #[error("another process has held {path} for {waited:?}; if no ssoflow is running, try again")]
+    LockTimeout {
+        /// The lock file.
+        path: PathBuf,
+        /// How long this process waited.
+        waited: Duration,
+    },
+}
+
+/// The SSO cache directory. Reads are lenient and never remove anything;
+/// writes are atomic with mode 0600, creating the directory with mode 0700.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenCache {
+    dir: PathBuf,
+}
+
+impl TokenCache {
+    /// The cache in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> TokenCache {
+        TokenCache { dir: dir.into() }
+    }
+
+    /// `HOME/.aws/sso/cache`: the fixed place every AWS tool uses (§2).
+    pub fn in_home(home: &Path) -> TokenCache {
+        TokenCache::new(home.join(".aws").join("sso").join("cache"))
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the token for `key` lives.
+    pub fn token_path(&self, key: &TokenKey) -> PathBuf {
+        self.dir.join(key.file_name())
+    }
+
+    /// The token for `key`; `Ok(None)` when there is no file. A file that is
+    /// there but unusable is an [`CacheError::Unusable`] naming it, for the
+    /// caller to report and treat as "no token".
+    pub fn read_token(&self, key: &TokenKey) -> Result<Option<CachedToken>, CacheError> {
+        let path = self.token_path(key);
+        let Some(bytes) = read_if_present(&path)? else {
+            return Ok(None);
+        };
+        CachedToken::parse(&bytes)
+            .map(Some)
+            .map_err(|detail| CacheError::Unusable { path, detail })
+    }
+
+    /// Writes the token for `key`, keeping members that another tool wrote
+    /// into the file it replaces (a file that does not parse has none to keep).
+    pub fn write_token(&self, key: &TokenKey, token: &CachedToken) -> Result<PathBuf, CacheError> {
+        let path = self.token_path(key);
+        let mut token = token.clone();
+        if let Ok(Some(bytes)) = read_if_present(&path)
+            && let Ok(existing) = CachedToken::parse(&bytes)
+        {
+            for (name, value) in existing.other_fields {
+                token.other_fields.entry(name).or_insert(value);
+            }
+        }
+        self.write(&path, &token.to_bytes())?;
+        Ok(path)
+    }
+
+    /// Removes the token file for `key` if it is one (it parses and has an
+    /// `accessToken`); a registration, a foreign or damaged file is left, and
+    /// that is reported as `Unusable`. Returns whether a file was removed.
+    pub fn remove_token(&self, key: &TokenKey) -> Result<bool, CacheError> {
+        let path = self.token_path(key);
+        let Some(bytes) = read_if_present(&path)? else {
+            return Ok(false);
+        };
+        if let Err(detail) = CachedToken::parse(&bytes) {
+            return Err(CacheError::Unusable { path, detail });
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(CacheError::Io {
+                action: "remove",
+                path,
+                source,
+            }),
+        }
+    }
+
+    /// Where the registration for `key` lives.
+    pub fn registration_path(&self, key: &RegistrationKey) -> PathBuf {
+        self.dir.join(key.file_name())
+    }
+
+    /// The registration for `key`, as [`TokenCache::read_token`] reads tokens.
+    pub fn read_registration(
+        &self,
+        key: &RegistrationKey,
+    ) -> Result<Option<CachedRegistration>, CacheError> {
+        let path = self.registration_path(key);
+        let Some(bytes) = read_if_present(&path)? else {
+            return Ok(None);
+        };
+        CachedRegistration::parse(&bytes)
+            .map(Some)
+            .map_err(|detail| CacheError::Unusable { path, detail })
+    }
+
+    /// Writes the registration for `key`.
+    pub fn write_registration(
+        &self,
+        key: &RegistrationKey,
+        registration: &CachedRegistration,
+    ) -> Result<PathBuf, CacheError> {
+        let path = self.registration_path(key);
+        self.write(&path, &registration.to_bytes())?;
+        Ok(path)
+    }
+
+    /// Takes the advisory lock that serializes refreshes of `key`'s token
+    /// across processes, waiting up to `timeout` for another holder. The lock
+    /// file (`<token file>.lock`) stays; the lock ends when the guard drops.
+    pub fn lock_refresh(
+        &self,
+        key: &TokenKey,
+        timeout: Duration,
+    ) -> Result<RefreshLock, CacheError> {
+        let path = self.dir.join(format!("{}.lock", key.file_name()));
+        self.create_dir()?;
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path).map_err(|source| CacheError::Io {
+            action: "lock",
+            path: path.clone(),
+            source,
+        })?;
+        let started = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(RefreshLock { file }),
+                Err(TryLockError::WouldBlock) if started.elapsed() < timeout => {
+                    std::thread::sleep(LOCK_RETRY);
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(CacheError::LockTimeout {
+                        path,
+                        waited: started.elapsed(),
+                    });
+                }
+                Err(TryLockError::Error(source)) => {
+                    return Err(CacheError::Io {
+                        action: "lock",
+                        path,
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    fn create_dir(&self) -> Result<(), CacheError> {
+        create_private_dir(&self.dir).map_err(|source| CacheError::Io {
+            action: "create",
+            path: self.dir.clone(),
+            source,
+        })
+    }
+
+    fn write(&self, path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
+        self.create_dir()?;
+        write_atomically(path, bytes).map_err(|source| CacheError::Io {
+            action: "write",
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
+
+/// Held while this process refreshes a token; dropping it lets the next
+/// process in. The operating system releases it if the process dies.
+///
+/// The lock file also remembers when a refresh was last tried, so that
+/// processes that come one after another (each `ssoflow token` is one) keep
+/// to the at-most-one-attempt-per-interval rule together.
+#[derive(Debug)]
+pub struct RefreshLock {
+    file: File,
+}
+
+impl RefreshLock {
+    /// When the last refresh attempt started, by whichever process; `None`
+    /// if never (or the lock file holds anything else).
+    pub fn last_attempt(&self) -> Option<std::time::SystemTime> {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut (&self.file), &mut text).ok()?;
+        crate::timestamp::parse(text.trim()).ok()
+    }
+
+    /// Records that a refresh attempt starts at `at`.
+    pub fn record_attempt(&mut self, at: std::time::SystemTime) -> std::io::Result<()> {
+        use std::io::{Seek, Write};
+        self.file.set_len(0)?;
+        self.file.seek(std::io::SeekFrom::Start(0))?;
+        self.file.write_all(crate::timestamp::format(at).as_bytes())
+    }
+}
+
+fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, CacheError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(CacheError::Io {
+            action: "read",
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_lock_excludes_others_and_remembers_the_last_attempt() {
+        let dir = std::env::temp_dir().join(format!("ssoflow-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let cache = TokenCache::new(&dir);
+        let key = TokenKey::SsoSession("s".into());
+        let mut held = cache.lock_refresh(&key, Duration::ZERO).unwrap();
+        assert_eq!(held.last_attempt(), None);
+        let error = cache
+            .lock_refresh(&key, Duration::from_millis(60))
+            .unwrap_err();
+        assert!(matches!(error, CacheError::LockTimeout { .. }), "{error}");
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        held.record_attempt(at).unwrap();
+        drop(held);
+        let again = cache.lock_refresh(&key, Duration::ZERO).unwrap();
+        assert_eq!(again.last_attempt(), Some(at));
+    }
+
+    #[test]
+    fn token_file_names_match_the_spec_vectors() {
+        let cases = [
+            (
+                TokenKey::SsoSession("admin".into()),
+                "d033e22ae348aeb5660fc2140aec35850c4da997",
+            ),
+            (
+                TokenKey::SsoSession("dev-scopes".into()),
+                "75e4d41276d8bd17f85986fc6cccef29fd725ce3",
+            ),
+            (
+                TokenKey::StartUrl("https://d-92671207e4.awsapps.com/start".into()),
+                "13f9d35043871d073ab260e020f0ffde092cb14b",
+            ),
+            (
+                TokenKey::SsoSession("test".into()),
+                "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3",
+            ),
+            (
+                TokenKey::SsoSession("my-sso".into()),
+                "0ad374308c5a4e22f723adf10145eafad7c4031c",
+            ),
+            (
+                TokenKey::StartUrl("https://my-sso-portal.awsapps.com/start".into()),
+                "c7aaaf71fcc8777ae2475525ed049d39fe16c484",
+            ),
+            (
+                TokenKey::StartUrl("https://my-sso-portal.awsapps.com/start/".into()),
+                "281a1863574b3787533891e49521f808d4fc0d51",
+            ),
+            (
+                TokenKey::StartUrl("https://my-sso-portal.awsapps.com/start#/".into()),
+                "dbb58223772e9bae116ca5a3d089fdc0858ca302",
+            ),
+            (
+                TokenKey::SsoSession("café".into()),
+                "f424452a9673918c6f09b0cdd35b20be8e6ae7d7",
+            ),
+        ];
+        for (key, hex) in cases {
+            assert_eq!(key.file_name(), format!("{hex}.json"), "{key:?}");
+        }
+    }
+}
