@@ -205,12 +205,10 @@ impl Emulator {
         if !config.bind.ip().is_loopback() && !config.allow_non_loopback {
             return Err(EmulatorError::NotLoopback(config.bind));
         }
-        let listener = tokio::net::TcpListener::bind(config.bind)
-            .await
-            .map_err(|source| EmulatorError::Bind {
-                address: config.bind,
-                source,
-            })?;
+        let listener = listen(config.bind).map_err(|source| EmulatorError::Bind {
+            address: config.bind,
+            source,
+        })?;
         let local_addr = listener
             .local_addr()
             .map_err(|source| EmulatorError::Bind {
@@ -397,6 +395,24 @@ impl Drop for EmulatorThread {
     fn drop(&mut self) {
         let _ = self.stop_and_join();
     }
+}
+
+/// How many connections may wait to be accepted. tokio's default of 128
+/// made a burst of 1,000 clients (the load benchmark) lose SYNs and wait a
+/// second for the kernel's retransmit.
+const LISTEN_BACKLOG: u32 = 1024;
+
+fn listen(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As std and tokio do on Unix: a restarted emulator can take its port
+    // back while old connections linger in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// `http://IP:PORT`, with brackets for IPv6 and 127.0.0.1 / ::1 in place of

@@ -56,14 +56,23 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
+    let mut failing = false;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    failing = false;
                     connections.spawn(serve_connection(stream, peer, router.clone(), shutdown.clone()));
                 }
-                // Out of file descriptors and the like: wait instead of spinning.
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                // Out of file descriptors and the like: say so once, then
+                // wait instead of spinning; clients queue in the backlog.
+                Err(error) => {
+                    if !failing {
+                        eprintln!("ssoflow-emulator: cannot accept connections: {error}");
+                        failing = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
             },
             _ = stop_requested(&mut shutdown) => break,
         }

@@ -41,6 +41,9 @@ const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 /// `expired_token` rather than `invalid_grant`; older ones are forgotten.
 const EXPIRED_CODE_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// How often the long-expired codes are swept out (at most).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
 /// How many fresh user codes are drawn before giving up on finding one that no
 /// live authorization holds (with 20^8 codes, one draw nearly always suffices).
 const USER_CODE_ATTEMPTS: u32 = 16;
@@ -227,6 +230,9 @@ pub struct Service {
     state: State,
     faults: VecDeque<Fault>,
     counters: Counters,
+    /// No sweep of long-expired codes before this time: a sweep walks every
+    /// authorization, and under load it ran on every StartDeviceAuthorization.
+    next_sweep: SystemTime,
 }
 
 /// Everything the service has issued; persisted through [`ServiceSnapshot`],
@@ -349,6 +355,7 @@ impl Service {
             state: State::default(),
             faults: VecDeque::new(),
             counters: Counters::default(),
+            next_sweep: UNIX_EPOCH,
         }
     }
 
@@ -922,6 +929,10 @@ impl Service {
     /// Drops device authorizations that expired more than a day ago, so a
     /// long-running emulator does not grow without bound.
     fn forget_long_expired_codes(&mut self, now: SystemTime) {
+        if now < self.next_sweep {
+            return;
+        }
+        self.next_sweep = later(now, SWEEP_INTERVAL);
         let authorizations = &mut self.state.authorizations;
         self.state.user_codes.retain(|_, device_code| {
             authorizations

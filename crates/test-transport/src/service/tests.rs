@@ -507,6 +507,29 @@ fn an_expired_device_code_gets_expired_token() {
 }
 
 #[test]
+fn codes_expired_for_a_day_are_swept_out_at_most_once_a_minute() {
+    let mut service = Service::new(ServiceConfig::default());
+    let client = register(&mut service, t0(), &[]);
+    let code = start(&mut service, t0(), &client).device_code.unwrap();
+    let day = secs(24 * 3600);
+    // This start sweeps (the first one did too), but the code is not a day past expiry yet.
+    let just_before = t0() + secs(600) + day - secs(30);
+    start(&mut service, just_before, &client);
+    // 40 s later it is, but a minute has not passed since the last sweep.
+    start(&mut service, just_before + secs(40), &client);
+    let response = poll(&mut service, just_before + secs(40), &client, &code);
+    assert_error(&response, ErrorCode::ExpiredToken, 400, "expired");
+    start(&mut service, just_before + secs(61), &client);
+    let response = poll(&mut service, just_before + secs(61), &client, &code);
+    assert_error(
+        &response,
+        ErrorCode::InvalidGrant,
+        400,
+        "unknown device code",
+    );
+}
+
+#[test]
 fn a_denied_device_code_gets_access_denied() {
     let mut service = Service::new(ServiceConfig::default());
     let client = register(&mut service, t0(), &[]);
