@@ -14,6 +14,8 @@
 
 mod atomic;
 mod cache;
+
+pub mod config;
 mod python_json;
 mod registration_file;
 mod timestamp;
