@@ -32,9 +32,11 @@
 #![warn(unreachable_pub)]
 
 mod driver;
+mod provider;
 mod transport;
 mod ureq_transport;
 
 pub use driver::{Driver, Error, SignIn};
+pub use provider::{ProvidedToken, ProviderError, TokenProvider};
 pub use transport::{Clock, SystemClock, Transport, TransportError};
 pub use ureq_transport::{UreqConfig, UreqTransport};

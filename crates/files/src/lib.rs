@@ -14,7 +14,6 @@
 
 mod atomic;
 mod cache;
-
 pub mod config;
 mod python_json;
 mod registration_file;
