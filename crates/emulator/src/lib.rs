@@ -47,6 +47,7 @@
 mod admin;
 mod api;
 mod args;
+mod foreground;
 mod page;
 mod server;
 mod state_file;
@@ -60,6 +61,7 @@ use ssoflow_test_transport::{Service, ServiceConfig};
 use tokio::sync::{Notify, watch};
 
 pub use args::{DurationArg, EmulatorArgs};
+pub use foreground::run_until_stopped;
 pub use state_file::StateFileError;
 
 /// Where the verification page is served, relative to the base URL.

@@ -1,0 +1,108 @@
+//! Opening the verification page in the person's browser, only when that is
+//! safe and useful: an `https` URL (or `http` on a loopback host, for the
+//! emulator), and a display to show it on.
+
+use std::process::{Command, Stdio};
+
+use ssoflow_core::is_loopback_host;
+
+/// Whether `url` may be handed to a browser: `https`, or `http` to a
+/// loopback host. Anything else (a `file:` or `javascript:` URL from a hostile
+/// service) is never opened.
+pub(crate) fn may_open(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => !host.is_empty(),
+        "http" => is_loopback_host(host),
+        _ => false,
+    }
+}
+
+/// Whether there is a graphical session to open a browser in.
+pub(crate) fn has_display(env: &dyn Fn(&str) -> Option<String>) -> bool {
+    if cfg!(target_os = "macos") || cfg!(windows) {
+        return true;
+    }
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|name| env(name).is_some_and(|value| !value.is_empty()))
+}
+
+/// Asks the desktop to open `url`; `$BROWSER` wins when set. Returns whether
+/// a launcher started (not whether a page appeared).
+pub(crate) fn open(url: &str, env: &dyn Fn(&str) -> Option<String>) -> bool {
+    let mut command = if let Some(browser) = env("BROWSER").filter(|b| !b.is_empty()) {
+        let mut command = Command::new(browser);
+        command.arg(url);
+        command
+    } else if cfg!(target_os = "macos") {
+        let mut command = Command::new("open");
+        command.arg(url);
+        command
+    } else if cfg!(windows) {
+        let mut command = Command::new("rundll32");
+        command.args(["url.dll,FileProtocolHandler", url]);
+        command
+    } else {
+        let mut command = Command::new("xdg-open");
+        command.arg(url);
+        command
+    };
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_https_or_loopback_http_is_opened() {
+        for url in [
+            "https://device.sso.us-east-1.amazonaws.com/?user_code=AB",
+            "HTTPS://example.com",
+            "http://127.0.0.1:8123/device?user_code=X",
+            "http://localhost/device",
+            "http://[::1]:9/device",
+        ] {
+            assert!(may_open(url), "{url}");
+        }
+        for url in [
+            "http://evil.example/device",
+            "http://127.0.0.1.evil.example/",
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "https://",
+            "device.sso.amazonaws.com",
+            "http://user@evil.example/",
+        ] {
+            assert!(!may_open(url), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_display_is_needed_on_linux() {
+        if cfg!(target_os = "macos") || cfg!(windows) {
+            return;
+        }
+        assert!(!has_display(&|_| None));
+        assert!(!has_display(&|_| Some(String::new())));
+        assert!(has_display(
+            &|name| (name == "WAYLAND_DISPLAY").then(|| "wayland-0".into())
+        ));
+    }
+}

@@ -1,0 +1,304 @@
+//! `ssoflow token`, `ssoflow status` and `ssoflow logout`: the token cache
+//! seen from the command line. Only `token` ever prints a secret.
+
+use std::io::Write;
+use std::time::SystemTime;
+
+use serde_json::json;
+use ssoflow_blocking::{Driver, ProviderError, SystemClock, TokenProvider, UreqTransport};
+use ssoflow_files::config::{ConfigFile, Environment};
+use ssoflow_files::{CacheError, TokenCache, format_timestamp};
+
+use crate::login::{Output, minutes};
+use crate::session::{Places, Session, SessionArgs};
+use crate::{CliError, Context};
+
+/// `ssoflow token`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct TokenArgs {
+    #[command(flatten)]
+    pub(crate) session: SessionArgs,
+    /// `text` prints the bare token; `json` prints `{"accessToken", "expiresAt"}`.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub(crate) output: Output,
+}
+
+/// `ssoflow status`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    pub(crate) session: SessionArgs,
+    /// `text` for people, `json` for one object per session.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub(crate) output: Output,
+}
+
+/// `ssoflow logout`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct LogoutArgs {
+    #[command(flatten)]
+    pub(crate) session: SessionArgs,
+    /// Every sso-session and legacy profile in the config file.
+    #[arg(long, conflicts_with_all = ["sso_session", "profile", "start_url"])]
+    pub(crate) all: bool,
+}
+
+pub(crate) fn token(context: &Context, args: &TokenArgs) -> Result<(), CliError> {
+    let places = Places::of(&context.env)?;
+    let session = args.session.resolve(&context.env, &places, None)?;
+    let driver =
+        Driver::new(UreqTransport::new(), SystemClock).with_cancel_flag(context.cancel.clone());
+    let provider = TokenProvider::new(
+        session.token_key.clone(),
+        session.endpoint.clone(),
+        places.cache.clone(),
+        driver,
+    );
+    let provided = provider.token().map_err(|error| {
+        let hint = match &error {
+            ProviderError::Cache(_) => String::new(),
+            _ => format!(" (ssoflow login {})", session.selector_flags),
+        };
+        CliError::failure(format!("{}: {error}{hint}", session.label))
+    })?;
+    if let Some(failure) = &provided.refresh_failed {
+        eprintln!(
+            "warning: refreshing the token for {} failed ({failure}); it stays valid until {}",
+            session.label,
+            format_timestamp(provided.expires_at)
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    let written = match args.output {
+        Output::Text => writeln!(out, "{}", provided.access_token.secret()),
+        Output::Json => writeln!(
+            out,
+            "{}",
+            json!({"accessToken": provided.access_token.secret(), "expiresAt": format_timestamp(provided.expires_at)})
+        ),
+    };
+    written.map_err(|error| CliError::failure(format!("cannot write the token: {error}")))
+}
+
+/// One line of `status`: a session and the state of its token.
+struct Row {
+    label: String,
+    token_file: String,
+    state: TokenState,
+}
+
+enum TokenState {
+    SignedIn {
+        expires_at: SystemTime,
+        refreshable: bool,
+    },
+    Expired {
+        expired_at: SystemTime,
+        refreshable: bool,
+    },
+    NotSignedIn,
+    Unusable(String),
+}
+
+pub(crate) fn status(context: &Context, args: &StatusArgs) -> Result<(), CliError> {
+    let places = Places::of(&context.env)?;
+    let explicit = args.session.sso_session.is_some()
+        || args.session.profile.is_some()
+        || args.session.start_url.is_some();
+    let sessions = if explicit {
+        vec![args.session.resolve(&context.env, &places, None)?]
+    } else {
+        every_session(&context.env, &places)?
+    };
+    if sessions.is_empty() {
+        return Err(CliError::usage(format!(
+            "{} has no sso-session and no profile with sso_start_url; add one, or use --start-url and --region",
+            places.config_file.display()
+        )));
+    }
+    let now = SystemTime::now();
+    let rows: Vec<Row> = sessions
+        .iter()
+        .map(|session| row(&places.cache, session, now))
+        .collect();
+    let mut out = std::io::stdout().lock();
+    for row in &rows {
+        let line = match args.output {
+            Output::Json => json_row(row).to_string(),
+            Output::Text => text_row(row, now),
+        };
+        writeln!(out, "{line}").map_err(|error| CliError::failure(error.to_string()))?;
+    }
+    // One session asked for by name: the exit status says whether it is usable.
+    let usable = |row: &Row| {
+        matches!(
+            row.state,
+            TokenState::SignedIn { .. }
+                | TokenState::Expired {
+                    refreshable: true,
+                    ..
+                }
+        )
+    };
+    if explicit && !rows.iter().all(usable) {
+        return Err(CliError::new(
+            1,
+            format!(
+                "not signed in; run `ssoflow login {}`",
+                sessions[0].selector_flags
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Every sso-session, and every legacy profile, in the config file.
+fn every_session(env: &Environment, places: &Places) -> Result<Vec<Session>, CliError> {
+    let config: ConfigFile = places.load_config()?;
+    let mut sessions = Vec::new();
+    for name in config.sso_sessions().keys() {
+        let args = SessionArgs {
+            sso_session: Some(name.clone()),
+            ..SessionArgs::default()
+        };
+        if let Ok(session) = args.resolve(env, places, None) {
+            sessions.push(session);
+        }
+    }
+    for (name, profile) in config.profiles() {
+        let legacy = profile.get("sso_start_url").is_some() && profile.get("sso_session").is_none();
+        if legacy {
+            let args = SessionArgs {
+                profile: Some(name.clone()),
+                ..SessionArgs::default()
+            };
+            if let Ok(session) = args.resolve(env, places, None) {
+                sessions.push(session);
+            }
+        }
+    }
+    Ok(sessions)
+}
+
+fn row(cache: &TokenCache, session: &Session, now: SystemTime) -> Row {
+    let state = match cache.read_token(&session.token_key) {
+        Ok(None) => TokenState::NotSignedIn,
+        Ok(Some(token)) => {
+            let refreshable = token.refreshable().is_some()
+                && token
+                    .registration_expires_at
+                    .is_some_and(|expiry| expiry > now);
+            if token.expires_at > now {
+                TokenState::SignedIn {
+                    expires_at: token.expires_at,
+                    refreshable,
+                }
+            } else {
+                TokenState::Expired {
+                    expired_at: token.expires_at,
+                    refreshable,
+                }
+            }
+        }
+        Err(CacheError::Unusable { detail, .. }) => TokenState::Unusable(detail),
+        Err(other) => TokenState::Unusable(other.to_string()),
+    };
+    Row {
+        label: session.label.clone(),
+        token_file: cache.token_path(&session.token_key).display().to_string(),
+        state,
+    }
+}
+
+fn text_row(row: &Row, now: SystemTime) -> String {
+    let state = match &row.state {
+        TokenState::SignedIn {
+            expires_at,
+            refreshable,
+        } => format!(
+            "signed in until {} ({} left{})",
+            format_timestamp(*expires_at),
+            minutes(expires_at.duration_since(now).unwrap_or_default()),
+            if *refreshable {
+                ", refreshed automatically"
+            } else {
+                ", not refreshable"
+            }
+        ),
+        TokenState::Expired {
+            expired_at,
+            refreshable: true,
+        } => format!(
+            "expired at {}; `ssoflow token` will refresh it",
+            format_timestamp(*expired_at)
+        ),
+        TokenState::Expired {
+            expired_at,
+            refreshable: false,
+        } => {
+            format!(
+                "expired at {}; sign in again",
+                format_timestamp(*expired_at)
+            )
+        }
+        TokenState::NotSignedIn => "not signed in".to_owned(),
+        TokenState::Unusable(detail) => format!("token file unusable ({detail})"),
+    };
+    format!("{}: {state}\n    token file {}", row.label, row.token_file)
+}
+
+fn json_row(row: &Row) -> serde_json::Value {
+    let (state, expires_at, refreshable) = match &row.state {
+        TokenState::SignedIn {
+            expires_at,
+            refreshable,
+        } => ("signed_in", Some(*expires_at), Some(*refreshable)),
+        TokenState::Expired {
+            expired_at,
+            refreshable,
+        } => ("expired", Some(*expired_at), Some(*refreshable)),
+        TokenState::NotSignedIn => ("not_signed_in", None, None),
+        TokenState::Unusable(_) => ("unusable", None, None),
+    };
+    json!({
+        "session": row.label,
+        "state": state,
+        "expiresAt": expires_at.map(format_timestamp),
+        "refreshable": refreshable,
+        "tokenFile": row.token_file,
+    })
+}
+
+pub(crate) fn logout(context: &Context, args: &LogoutArgs) -> Result<(), CliError> {
+    let places = Places::of(&context.env)?;
+    let sessions = if args.all {
+        every_session(&context.env, &places)?
+    } else {
+        vec![args.session.resolve(&context.env, &places, None)?]
+    };
+    let mut out = std::io::stdout().lock();
+    let mut kept = 0;
+    for session in &sessions {
+        let path = places.cache.token_path(&session.token_key);
+        let line = match places.cache.remove_token(&session.token_key) {
+            Ok(true) => format!("{}: signed out (removed {})", session.label, path.display()),
+            Ok(false) => format!("{}: was not signed in", session.label),
+            Err(CacheError::Unusable { detail, .. }) => {
+                kept += 1;
+                format!(
+                    "{}: left {} in place: it is not a token file ({detail})",
+                    session.label,
+                    path.display()
+                )
+            }
+            Err(error) => return Err(CliError::failure(error.to_string())),
+        };
+        writeln!(out, "{line}").map_err(|error| CliError::failure(error.to_string()))?;
+    }
+    if kept > 0 {
+        return Err(CliError::failure(format!(
+            "{kept} file(s) were not ours to remove; delete them by hand if they are stale"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,406 @@
+//! `ssoflow login`: the device flow with a person in front of the terminal:
+//! the code, the link, a QR code, a countdown, the browser when sensible; or,
+//! with `--output json`, one JSON event per line and nothing else on stdout.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::json;
+use ssoflow_blocking::{Driver, Error, SystemClock, UreqTransport};
+use ssoflow_core::{DeviceFlow, Event, FlowConfig, FlowError, RefreshPolicy, Token, UserPrompt};
+use ssoflow_files::{CachedRegistration, CachedToken, format_timestamp};
+
+use crate::session::{Places, Session, SessionArgs, parse_scopes};
+use crate::{CliError, Context, EXIT_CANCELLED, EXIT_DENIED, EXIT_EXPIRED, browser, qr};
+
+/// How the command reports: for people (stderr) or machines (JSON on stdout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum Output {
+    /// Sentences for a person.
+    #[default]
+    Text,
+    /// One JSON object per line, no secrets.
+    Json,
+}
+
+/// `ssoflow login`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct LoginArgs {
+    #[command(flatten)]
+    pub(crate) session: SessionArgs,
+    /// Register with these scopes instead of the configured ones (comma-separated).
+    #[arg(long, value_name = "SCOPES")]
+    pub(crate) scopes: Option<String>,
+    /// Do not open a browser; show the link and the QR code only.
+    #[arg(long)]
+    pub(crate) no_browser: bool,
+    /// Sign in even if a valid token exists.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// `text` for people, `json` for one event per line.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub(crate) output: Output,
+}
+
+pub(crate) fn run(context: &Context, args: &LoginArgs) -> Result<(), CliError> {
+    let places = Places::of(&context.env)?;
+    let scopes = args.scopes.as_deref().map(parse_scopes);
+    let session = args.session.resolve(&context.env, &places, scopes)?;
+    let report = Reporter {
+        output: args.output,
+    };
+    let now = SystemTime::now();
+
+    if !args.force
+        && let Some(expires_at) = valid_token(&places, &session, now, &report)
+    {
+        report.event(
+                json!({"event": "already_signed_in", "session": session.label, "expiresAt": format_timestamp(expires_at)}),
+                &format!(
+                    "Already signed in to {} until {} ({} left); use --force to sign in again.",
+                    session.label,
+                    format_timestamp(expires_at),
+                    minutes(expires_at.duration_since(now).unwrap_or_default())
+                ),
+            );
+        return Ok(());
+    }
+
+    let flow = new_flow(&places, &session, now, &report)?;
+    let open_browser = context.browser_allowed
+        && !args.no_browser
+        && browser::has_display(&|name| context.env.get(name).map(str::to_owned));
+    let driver = Driver::new(UreqTransport::new(), SystemClock)
+        .with_cancel_flag(Arc::clone(&context.cancel));
+    let outcome = sign_in(driver, flow, &places, &session, &report, open_browser);
+    match outcome {
+        Ok(token) => {
+            let path = places
+                .cache
+                .write_token(
+                    &session.token_key,
+                    &CachedToken::from_token(&token, &session.start_url, &session.region),
+                )
+                .map_err(|error| {
+                    CliError::failure(format!(
+                        "signed in, but the token could not be saved: {error}"
+                    ))
+                })?;
+            report.event(
+                json!({
+                    "event": "signed_in",
+                    "session": session.label,
+                    "expiresAt": format_timestamp(token.expires_at),
+                    "refreshable": token.refresh_token.is_some(),
+                    "tokenFile": path.display().to_string(),
+                }),
+                &format!(
+                    "Signed in to {} until {}{}. The token is in {}, where the AWS CLI and SDKs find it.",
+                    session.label,
+                    format_timestamp(token.expires_at),
+                    if token.refresh_token.is_some() { " (refreshed automatically)" } else { "" },
+                    path.display()
+                ),
+            );
+            Ok(())
+        }
+        Err(error) => {
+            let (kind, failure) = explain(&error, &session);
+            report.event(
+                json!({"event": "error", "kind": kind, "message": failure.message}),
+                "",
+            );
+            Err(failure)
+        }
+    }
+}
+
+/// The expiry of a stored token that needs no sign-in: not due for refresh.
+fn valid_token(
+    places: &Places,
+    session: &Session,
+    now: SystemTime,
+    report: &Reporter,
+) -> Option<SystemTime> {
+    match places.cache.read_token(&session.token_key) {
+        Ok(Some(token)) => {
+            let left = token.expires_at.duration_since(now).unwrap_or_default();
+            (left > RefreshPolicy::default().refresh_within).then_some(token.expires_at)
+        }
+        Ok(None) => None,
+        Err(error) => {
+            report.warn(&format!("{error}; signing in again will replace it"));
+            None
+        }
+    }
+}
+
+/// A device flow, reusing the registration the AWS CLI or an earlier login
+/// cached when it is still good for 15 minutes.
+fn new_flow(
+    places: &Places,
+    session: &Session,
+    now: SystemTime,
+    report: &Reporter,
+) -> Result<DeviceFlow, CliError> {
+    let config = FlowConfig::new(session.endpoint.clone(), &session.start_url)
+        .map_err(|error| CliError::usage(error.to_string()))?
+        .with_scopes(session.scopes.iter().cloned())
+        .with_client_name("ssoflow");
+    let cached = match places.cache.read_registration(&session.registration_key) {
+        Ok(cached) => cached,
+        Err(error) => {
+            report.warn(&format!("{error}; registering a new client"));
+            None
+        }
+    };
+    let reusable = cached.and_then(|c| c.reusable_for_device_flow(now, &session.scopes));
+    Ok(match reusable {
+        Some(registration) => {
+            DeviceFlow::with_registration(config, registration, Instant::now(), now)
+        }
+        None => DeviceFlow::new(config, Instant::now(), now),
+    })
+}
+
+fn sign_in(
+    mut driver: Driver<UreqTransport, SystemClock>,
+    mut flow: DeviceFlow,
+    places: &Places,
+    session: &Session,
+    report: &Reporter,
+    open_browser: bool,
+) -> Result<Token, Error> {
+    let mut countdown: Option<Countdown> = None;
+    let mut token = None;
+    let mut ended = None;
+    let result = driver.run(&mut flow, |event| match event {
+        Event::Registered(registration) => {
+            // Saved at once, as the AWS CLI does: a later login (or `aws sso
+            // login`) reuses it even if this one is interrupted.
+            let cached = CachedRegistration::from_registration(
+                &registration,
+                session.registration_key.configured_scopes.is_some(),
+            );
+            if let Err(error) = places.cache.write_registration(&session.registration_key, &cached) {
+                report.warn(&format!("the client registration could not be saved: {error}"));
+            }
+            report.event(
+                json!({"event": "registered", "clientId": registration.client_id, "expiresAt": format_timestamp(registration.expires_at)}),
+                "",
+            );
+        }
+        Event::UserCode(prompt) => {
+            if let Some(previous) = countdown.take() {
+                previous.stop();
+            }
+            show_prompt(&prompt, report, open_browser);
+            countdown = report.is_text().then(|| Countdown::start(prompt.expires_at));
+        }
+        Event::IntervalChanged(interval) => report.event(
+            json!({"event": "slow_down", "intervalSeconds": interval.as_secs()}),
+            &format!("The service asked to poll less often; now every {} s.", interval.as_secs()),
+        ),
+        Event::Retrying { operation, attempt, wait } => report.event(
+            json!({"event": "retrying", "operation": operation.name(), "attempt": attempt, "waitSeconds": wait.as_secs_f64()}),
+            &format!(
+                "{} failed (attempt {attempt}); trying again in {:.0} s.",
+                operation.name(),
+                wait.as_secs_f64().ceil()
+            ),
+        ),
+        Event::Authorized(t) => token = Some(t),
+        Event::Denied => ended = Some(Error::Denied),
+        Event::Expired => ended = Some(Error::Expired),
+        _ => {}
+    });
+    if let Some(countdown) = countdown {
+        countdown.stop();
+    }
+    result?;
+    match (token, ended) {
+        (Some(token), _) => Ok(token),
+        (None, Some(error)) => Err(error),
+        (None, None) => Err(Error::Flow(FlowError::Cancelled)),
+    }
+}
+
+fn show_prompt(prompt: &UserPrompt, report: &Reporter, open_browser: bool) {
+    let link = prompt
+        .verification_uri_complete
+        .clone()
+        .unwrap_or_else(|| prompt.verification_uri.clone());
+    report.event(
+        json!({
+            "event": "user_code",
+            "userCode": prompt.user_code,
+            "verificationUri": prompt.verification_uri,
+            "verificationUriComplete": prompt.verification_uri_complete,
+            "expiresAt": format_timestamp(prompt.expires_at),
+        }),
+        "",
+    );
+    if !report.is_text() {
+        return;
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "\nTo sign in, open this link and approve the request:\n\n    {link}\n"
+    );
+    let _ = writeln!(
+        err,
+        "and check that it shows this code:\n\n    {}\n",
+        prompt.user_code
+    );
+    if let Some(code) = qr::render(&link) {
+        let _ = writeln!(err, "Or scan this with your phone:\n\n{code}");
+    }
+    let opened = open_browser
+        && browser::may_open(&link)
+        && browser::open(&link, &|name| std::env::var(name).ok());
+    if opened {
+        let _ = writeln!(err, "A browser window was opened for you.");
+    }
+}
+
+/// A line on stderr that counts down to the code's expiry while the flow
+/// waits: in place on a terminal, every 30 s otherwise.
+struct Countdown {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    terminal: bool,
+}
+
+impl Countdown {
+    fn start(expires_at: SystemTime) -> Countdown {
+        let stop = Arc::new(AtomicBool::new(false));
+        let terminal = std::io::stderr().is_terminal();
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut ticks = 0u64;
+            while !flag.load(Ordering::SeqCst) {
+                let left = expires_at
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default();
+                if terminal {
+                    eprint!(
+                        "\r    Waiting for approval; the code expires in {}   ",
+                        clock(left)
+                    );
+                } else if ticks.is_multiple_of(30) {
+                    eprintln!("Waiting for approval; the code expires in {}.", clock(left));
+                }
+                ticks += 1;
+                // Short sleeps so stopping is quick.
+                for _ in 0..10 {
+                    if flag.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        });
+        Countdown {
+            stop,
+            thread: Some(thread),
+            terminal,
+        }
+    }
+
+    fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        if self.terminal {
+            eprint!("\r{:70}\r", "");
+        }
+    }
+}
+
+fn clock(left: Duration) -> String {
+    let seconds = left.as_secs();
+    format!("{}:{:02}", seconds / 60, seconds % 60)
+}
+
+pub(crate) fn minutes(left: Duration) -> String {
+    let minutes = left.as_secs() / 60;
+    if minutes >= 120 {
+        format!("{} h {} min", minutes / 60, minutes % 60)
+    } else {
+        format!("{minutes} min")
+    }
+}
+
+/// The JSON kind and the message for a flow that ended without a token.
+fn explain(error: &Error, session: &Session) -> (&'static str, CliError) {
+    let again = format!("run `ssoflow login {}` again", session.selector_flags);
+    match error {
+        Error::Denied => (
+            "denied",
+            CliError::new(
+                EXIT_DENIED,
+                format!("the sign-in was denied at the verification page; {again} to retry"),
+            ),
+        ),
+        Error::Expired => (
+            "expired",
+            CliError::new(
+                EXIT_EXPIRED,
+                format!("the code expired before it was approved; {again} for a new one"),
+            ),
+        ),
+        Error::Flow(FlowError::Cancelled) => (
+            "cancelled",
+            CliError::new(EXIT_CANCELLED, "cancelled; no token was saved"),
+        ),
+        Error::Transport { .. } => (
+            "unreachable",
+            CliError::failure(format!(
+                "{error}. Check the network and the endpoint {} (set by --endpoint-url, \
+                 AWS_ENDPOINT_URL_SSO_OIDC or the config file).",
+                session.endpoint.base_url()
+            )),
+        ),
+        other => (
+            "failed",
+            CliError::failure(format!("sign-in failed: {other}")),
+        ),
+    }
+}
+
+/// Prints for people or for machines.
+pub(crate) struct Reporter {
+    pub(crate) output: Output,
+}
+
+impl Reporter {
+    fn is_text(&self) -> bool {
+        self.output == Output::Text
+    }
+
+    /// In JSON mode prints `value` as one line on stdout; in text mode prints
+    /// `text` (if any) on stderr.
+    pub(crate) fn event(&self, value: serde_json::Value, text: &str) {
+        match self.output {
+            Output::Json => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{value}");
+                let _ = out.flush();
+            }
+            Output::Text if !text.is_empty() => eprintln!("{text}"),
+            Output::Text => {}
+        }
+    }
+
+    pub(crate) fn warn(&self, text: &str) {
+        self.event(
+            json!({"event": "warning", "message": text}),
+            &format!("warning: {text}"),
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! `ssoflow`: sign in to AWS IAM Identity Center (AWS SSO) with the device
+//! flow and keep the token where the AWS CLI and the SDKs find it.
+
+mod browser;
+mod commands;
+mod demo;
+mod login;
+mod qr;
+mod session;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use clap::{Parser, Subcommand};
+use ssoflow_emulator::EmulatorArgs;
+use ssoflow_files::config::Environment;
+
+/// Exit status for a denial at the verification page.
+const EXIT_DENIED: u8 = 3;
+/// Exit status when the user code expired before approval.
+const EXIT_EXPIRED: u8 = 4;
+/// Exit status when the user pressed Ctrl-C (128 + SIGINT, as shells report it).
+const EXIT_CANCELLED: u8 = 130;
+/// Exit status for bad flags or configuration.
+const EXIT_USAGE: u8 = 2;
+
+/// Sign in to AWS IAM Identity Center (AWS SSO) and keep the token where the
+/// AWS CLI and SDKs look for it (~/.aws/sso/cache), as `aws sso login` does.
+///
+/// The session comes from --sso-session, --profile, or AWS_PROFILE as in the
+/// AWS CLI; --start-url with --region needs no config file. Exit status: 0
+/// success, 1 failure, 2 bad flags or configuration, 3 denied, 4 code
+/// expired, 130 cancelled (Ctrl-C).
+#[derive(Debug, Parser)]
+#[command(
+    name = "ssoflow",
+    version,
+    after_help = "Examples:\n  ssoflow demo                             # try it all against a built-in emulator\n  \
+                  ssoflow login --sso-session my-sso\n  \
+                  ssoflow token --profile dev\n  \
+                  ssoflow status"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sign in with the device flow: shows a code and a link to approve it.
+    #[command(after_help = "Examples:\n  ssoflow login --sso-session my-sso\n  \
+                            ssoflow login --profile dev --no-browser\n  \
+                            ssoflow login --start-url https://d-1234567890.awsapps.com/start --region us-east-1\n  \
+                            ssoflow login --sso-session my-sso --output json   # one JSON event per line")]
+    Login(login::LoginArgs),
+    /// Print a valid access token, refreshing it first when it is due.
+    #[command(after_help = "Examples:\n  ssoflow token --sso-session my-sso\n  \
+                            curl -H \"Authorization: Bearer $(ssoflow token)\" https://portal.sso.us-east-1.amazonaws.com/...")]
+    Token(commands::TokenArgs),
+    /// Show who is signed in to which session and until when (no secrets).
+    #[command(
+        after_help = "Examples:\n  ssoflow status                 # every session in ~/.aws/config\n  \
+                            ssoflow status --profile dev"
+    )]
+    Status(commands::StatusArgs),
+    /// Delete the token file of a session (registrations and other files stay).
+    #[command(
+        after_help = "Examples:\n  ssoflow logout --sso-session my-sso\n  ssoflow logout --all"
+    )]
+    Logout(commands::LogoutArgs),
+    /// Run the SSO OIDC emulator until Ctrl-C (see `ssoflow-emulator --help`).
+    #[command(
+        after_help = "Examples:\n  ssoflow emulator --port 0 --auto-approve\n  \
+                            ssoflow emulator --port 8000 --state-file emulator-state.json"
+    )]
+    Emulator(EmulatorArgs),
+    /// A guided tour with no AWS account: sign in, check, refresh and sign out
+    /// against an embedded emulator in a throw-away HOME.
+    #[command(after_help = "Example:\n  ssoflow demo")]
+    Demo,
+}
+
+/// A failure to report: what went wrong and what to do, and the exit status.
+#[derive(Debug)]
+pub(crate) struct CliError {
+    pub(crate) message: String,
+    pub(crate) status: u8,
+}
+
+impl CliError {
+    pub(crate) fn new(status: u8, message: impl Into<String>) -> CliError {
+        CliError {
+            message: message.into(),
+            status,
+        }
+    }
+
+    pub(crate) fn failure(message: impl Into<String>) -> CliError {
+        CliError::new(1, message)
+    }
+
+    pub(crate) fn usage(message: impl Into<String>) -> CliError {
+        CliError::new(EXIT_USAGE, message)
+    }
+
+    pub(crate) fn config(error: ssoflow_files::config::ConfigError) -> CliError {
+        CliError::usage(error.to_string())
+    }
+}
+
+/// What every command runs with: the environment (the real one, or the
+/// demo's), and the Ctrl-C flag.
+pub(crate) struct Context {
+    pub(crate) env: Environment,
+    pub(crate) cancel: Arc<AtomicBool>,
+    /// Whether a browser may be opened at all (the demo never does).
+    pub(crate) browser_allowed: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let cancel = Arc::new(AtomicBool::new(false));
+    if !matches!(cli.command, Command::Emulator(_)) {
+        let flag = Arc::clone(&cancel);
+        // Without a handler Ctrl-C still ends the process; with one, a wait
+        // ends cleanly and says that nothing was saved.
+        let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
+    }
+    let context = Context {
+        env: Environment::from_process(),
+        cancel,
+        browser_allowed: true,
+    };
+    let result = match &cli.command {
+        Command::Login(args) => login::run(&context, args),
+        Command::Token(args) => commands::token(&context, args),
+        Command::Status(args) => commands::status(&context, args),
+        Command::Logout(args) => commands::logout(&context, args),
+        Command::Emulator(args) => return ssoflow_emulator::run_until_stopped(args),
+        Command::Demo => demo::run(&context),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("ssoflow: {}", error.message);
+            ExitCode::from(error.status)
+        }
+    }
+}
+
+/// Keeps clap's definitions honest: every flag parses, names don't clash.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn session_flags_exclude_each_other() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("ssoflow").chain(args.iter().copied()))
+        };
+        assert!(parse(&["login", "--sso-session", "a", "--profile", "b"]).is_err());
+        assert!(
+            parse(&["login", "--start-url", "https://x"]).is_err(),
+            "needs --region"
+        );
+        assert!(parse(&["token", "--start-url", "https://x", "--region", "us-east-1"]).is_ok());
+        assert!(parse(&["emulator", "--port", "0", "--auto-approve"]).is_ok());
+    }
+}
