@@ -29,9 +29,16 @@ pub(crate) fn format(time: SystemTime) -> String {
 /// Seconds from the epoch to 9999-12-31T23:59:59Z.
 const MAX_SECONDS: i64 = 253_402_300_799;
 
-/// Parses an RFC 3339 time with a zone; fractional seconds are kept.
+/// Parses an RFC 3339 time with a zone; fractional seconds are kept. A
+/// `UTC` suffix counts as `Z`: botocore's `JSONFileCache`, used with its
+/// default serializer, writes `%Y-%m-%dT%H:%M:%S%Z`, and botocore reads it back.
 pub(crate) fn parse(text: &str) -> Result<SystemTime, String> {
-    let datetime = OffsetDateTime::parse(text.trim(), &Rfc3339).map_err(|error| {
+    let trimmed = text.trim();
+    let normalized = match trimmed.strip_suffix("UTC") {
+        Some(bare) => format!("{}Z", bare.trim_end()),
+        None => trimmed.to_owned(),
+    };
+    let datetime = OffsetDateTime::parse(&normalized, &Rfc3339).map_err(|error| {
         format!(
             "{text:?} is not an RFC 3339 time with a zone, such as 2024-06-01T13:00:00Z ({error})"
         )
@@ -87,6 +94,7 @@ mod tests {
             expected + Duration::from_millis(250)
         );
         assert_eq!(parse(" 2024-06-01T13:00:00Z\n").unwrap(), expected);
+        assert_eq!(parse("2024-06-01T13:00:00UTC").unwrap(), expected);
     }
 
     #[test]
