@@ -34,6 +34,15 @@ pub(crate) fn run(context: &Context) -> Result<(), CliError> {
         cancel: context.cancel.clone(),
         browser_allowed: false,
     };
+    let status = || {
+        commands::status(
+            &demo,
+            &StatusArgs {
+                session: SessionArgs::default(),
+                output: Output::Text,
+            },
+        )
+    };
     say(&format!(
         "ssoflow demo: everything below runs against an SSO OIDC emulator at {} (it plays \
          AWS IAM Identity Center and approves every sign-in by itself), with a throw-away \
@@ -76,13 +85,7 @@ pub(crate) fn run(context: &Context) -> Result<(), CliError> {
         "ssoflow status",
         "Who is signed in, until when; no secrets.",
     );
-    commands::status(
-        &demo,
-        &StatusArgs {
-            session: SessionArgs::default(),
-            output: Output::Text,
-        },
-    )?;
+    status()?;
 
     step(
         "ssoflow token",
@@ -92,13 +95,6 @@ pub(crate) fn run(context: &Context) -> Result<(), CliError> {
     commands::token(
         &demo,
         &TokenArgs {
-            session: SessionArgs::default(),
-            output: Output::Text,
-        },
-    )?;
-    commands::status(
-        &demo,
-        &StatusArgs {
             session: SessionArgs::default(),
             output: Output::Text,
         },
@@ -115,13 +111,7 @@ pub(crate) fn run(context: &Context) -> Result<(), CliError> {
             all: false,
         },
     )?;
-    commands::status(
-        &demo,
-        &StatusArgs {
-            session: SessionArgs::default(),
-            output: Output::Text,
-        },
-    )?;
+    status()?;
 
     let counters = emulator.with_service(|service| service.counters());
     say(&format!(
