@@ -36,7 +36,8 @@ mod provider;
 mod transport;
 mod ureq_transport;
 
-pub use driver::{Driver, Error, SignIn};
+pub use driver::{Driver, Error};
 pub use provider::{ProvidedToken, ProviderError, TokenProvider};
-pub use transport::{Clock, SystemClock, Transport, TransportError};
+pub use ssoflow_core::{SignIn, TransportError};
+pub use transport::{Clock, SystemClock, Transport};
 pub use ureq_transport::{UreqConfig, UreqTransport};

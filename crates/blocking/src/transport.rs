@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use ssoflow_core::TransportErrorKind;
+use ssoflow_core::TransportError;
 
 /// Sends one HTTP request and returns its response, whatever the status.
 /// Implementations must not treat 4xx/5xx as errors: the flow needs those answers.
@@ -20,26 +20,6 @@ impl<T: Transport + ?Sized> Transport for &mut T {
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
         (**self).send(request)
-    }
-}
-
-/// A failure below HTTP: what kind, and a message for people (never a secret).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct TransportError {
-    /// The kind, as the core understands it.
-    pub kind: TransportErrorKind,
-    /// What happened, e.g. "connection refused by 127.0.0.1:9".
-    pub message: String,
-}
-
-impl TransportError {
-    /// A transport error of `kind` with a human-readable message.
-    pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> TransportError {
-        TransportError {
-            kind,
-            message: message.into(),
-        }
     }
 }
 

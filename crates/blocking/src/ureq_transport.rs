@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use ssoflow_core::TransportErrorKind;
 
-use crate::transport::{Transport, TransportError};
+use ssoflow_core::TransportError;
+
+use crate::transport::Transport;
 
 /// Settings of [`UreqTransport`]; the defaults suit the SSO OIDC service.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -105,6 +105,7 @@
     )
 )]
 
+mod drive;
 mod endpoint;
 mod error;
 mod exchange;
@@ -114,6 +115,7 @@ mod secret;
 mod token;
 pub mod wire;
 
+pub use drive::{Action, Drive, DriveError, SignIn, SignInOutcome, TransportError};
 pub use endpoint::{ConfigError, Endpoint, EndpointVariant, is_loopback_host};
 pub use error::{
     ApiMisuse, DecodeError, ErrorCode, FlowError, NextStep, ServiceError, TransportErrorKind,

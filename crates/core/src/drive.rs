@@ -1,0 +1,328 @@
+//! The run loop of a driver, without the I/O: [`Drive`] says what to do next
+//! (send this request, hand out this event, sleep until then, stop with this
+//! result) and is told what happened. The blocking and the async drivers are
+//! thin shells around it, so they send the same requests, report the same
+//! events and end with the same errors, by construction.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{ApiMisuse, FlowError, TransportErrorKind};
+use crate::flow::{Event, Flow, RequestId, Transmit};
+use crate::token::{Registration, Token};
+
+/// A failure below HTTP, as a transport reports it: what kind, and a message
+/// for people (never a secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportError {
+    /// The kind, as the flows understand it.
+    pub kind: TransportErrorKind,
+    /// What happened, e.g. "connection refused by 127.0.0.1:9".
+    pub message: String,
+}
+
+impl TransportError {
+    /// A transport error of `kind` with a human-readable message.
+    pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> TransportError {
+        TransportError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+/// Why a driven flow returned without a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DriveError {
+    /// The person refused the request on the approval page.
+    Denied,
+    /// The user code expired before anyone approved it; start a new sign-in.
+    Expired,
+    /// The network kept failing until the flow gave up.
+    Transport {
+        /// The last transport failure.
+        source: TransportError,
+        /// How many requests failed in a row.
+        attempts: u32,
+    },
+    /// The service refused, answered nonsense, or the flow was cancelled.
+    Flow(FlowError),
+    /// The driver's own time limit ran out.
+    TimedOut(Duration),
+    /// The core reported a driver bug; please report it.
+    Misuse(ApiMisuse),
+}
+
+impl std::fmt::Display for DriveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DriveError::Denied => {
+                f.write_str("the sign-in request was denied on the approval page")
+            }
+            DriveError::Expired => {
+                f.write_str("the user code expired before it was approved; start the sign-in again")
+            }
+            DriveError::Transport { source, attempts } => write!(
+                f,
+                "could not reach the SSO OIDC service after {attempts} attempts: {source}"
+            ),
+            DriveError::Flow(error) => error.fmt(f),
+            DriveError::TimedOut(limit) => write!(f, "gave up after the time limit of {limit:?}"),
+            DriveError::Misuse(misuse) => write!(f, "internal error in the driver: {misuse}"),
+        }
+    }
+}
+
+impl std::error::Error for DriveError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DriveError::Transport { source, .. } => Some(source),
+            DriveError::Flow(error) => error.source(),
+            DriveError::Misuse(misuse) => Some(misuse),
+            _ => None,
+        }
+    }
+}
+
+impl From<ApiMisuse> for DriveError {
+    fn from(misuse: ApiMisuse) -> Self {
+        DriveError::Misuse(misuse)
+    }
+}
+
+/// What the driver does next; see [`Drive::next`].
+#[derive(Debug)]
+pub enum Action {
+    /// Send this request and report the answer with [`Drive::sent`].
+    Send(Transmit),
+    /// Hand this event to the caller.
+    Event(Event),
+    /// Wait until then (a driver may wake earlier, e.g. to check a cancel flag).
+    SleepUntil(Instant),
+    /// The flow is over: `Ok` for Authorized, Denied or Expired (see the
+    /// events), `Err` for a failure, a stop or the time limit.
+    Done(Result<(), DriveError>),
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Let timers fire, then send.
+    Start,
+    /// Sending whatever is due.
+    Sending,
+    /// Handing out events; what ended the flow, if something did.
+    Draining {
+        stop: Option<DriveError>,
+        failure: Option<FlowError>,
+    },
+    Finished(Result<(), DriveError>),
+}
+
+/// A flow being driven: the loop of `docs/architecture.md` (run-loop
+/// contract) with the stop checks and error translation every driver needs.
+/// Nothing is sent after a stop (cancel or time limit) is seen, a user code
+/// of a flow that already ended is not handed out, and transport failures
+/// that exhaust the retries come back as [`DriveError::Transport`] with the
+/// last transport error.
+#[derive(Debug)]
+pub struct Drive<'f, F: Flow> {
+    flow: &'f mut F,
+    started: Instant,
+    time_limit: Option<Duration>,
+    last_transport: Option<(TransportError, u32)>,
+    phase: Phase,
+}
+
+impl<'f, F: Flow> Drive<'f, F> {
+    /// Starts driving `flow` at `now`, giving up after `time_limit` if one is set.
+    pub fn new(flow: &'f mut F, now: Instant, time_limit: Option<Duration>) -> Self {
+        Drive {
+            flow,
+            started: now,
+            time_limit,
+            last_transport: None,
+            phase: Phase::Start,
+        }
+    }
+
+    /// The next thing to do at `now`; `cancelled` is whether the caller wants
+    /// the flow stopped (it is, with [`FlowError::Cancelled`]).
+    pub fn next(&mut self, now: Instant, cancelled: bool) -> Action {
+        loop {
+            match std::mem::replace(&mut self.phase, Phase::Start) {
+                Phase::Start => {
+                    self.flow.handle_timeout(now);
+                    self.phase = Phase::Sending;
+                }
+                Phase::Sending => {
+                    if self.stop_reason(now, cancelled).is_none()
+                        && let Some(transmit) = self.flow.poll_transmit(now)
+                    {
+                        self.phase = Phase::Sending;
+                        return Action::Send(transmit);
+                    }
+                    // A flow that just finished keeps its result even if a stop
+                    // came at the same moment.
+                    let stop = match self.flow.state().is_terminal() {
+                        true => None,
+                        false => self.stop_reason(now, cancelled),
+                    };
+                    if stop.is_some() {
+                        self.flow.cancel();
+                    }
+                    self.phase = Phase::Draining {
+                        stop,
+                        failure: None,
+                    };
+                }
+                Phase::Draining { stop, mut failure } => {
+                    if let Some(event) = self.flow.poll_event() {
+                        let terminal = self.flow.state().is_terminal();
+                        let shown = match &event {
+                            Event::Failed(error) => {
+                                failure = Some(error.clone());
+                                true
+                            }
+                            // A code whose flow has already ended cannot be used.
+                            Event::UserCode(_) => !terminal,
+                            _ => true,
+                        };
+                        self.phase = Phase::Draining { stop, failure };
+                        if shown {
+                            return Action::Event(event);
+                        }
+                        continue;
+                    }
+                    let result = match (stop, failure) {
+                        (Some(stop), _) => Some(Err(stop)),
+                        (None, Some(error)) => Some(Err(self.translate(error))),
+                        (None, None) if self.flow.state().is_terminal() => Some(Ok(())),
+                        (None, None) => None,
+                    };
+                    if let Some(result) = result {
+                        self.phase = Phase::Finished(result.clone());
+                        return Action::Done(result);
+                    }
+                    let Some(wake) = self.flow.poll_timeout() else {
+                        // Not terminal, nothing in flight, no timer: the core's
+                        // machines never do this; end it rather than spin.
+                        self.flow.cancel();
+                        continue;
+                    };
+                    let limit_at = self
+                        .time_limit
+                        .and_then(|limit| self.started.checked_add(limit));
+                    return Action::SleepUntil(limit_at.map_or(wake, |at| wake.min(at)));
+                }
+                Phase::Finished(result) => {
+                    self.phase = Phase::Finished(result.clone());
+                    return Action::Done(result);
+                }
+            }
+        }
+    }
+
+    /// Reports the answer to the request [`Action::Send`] handed out.
+    pub fn sent(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        result: Result<http::Response<Vec<u8>>, TransportError>,
+    ) {
+        let handled = match result {
+            Ok(response) => {
+                self.last_transport = None;
+                self.flow.handle_response(now, id, response)
+            }
+            Err(error) => {
+                let attempts = self
+                    .last_transport
+                    .as_ref()
+                    .map_or(1, |(_, n)| n.saturating_add(1));
+                let handled = self.flow.handle_transport_error(now, id, error.kind);
+                self.last_transport = Some((error, attempts));
+                handled
+            }
+        };
+        if let Err(misuse) = handled {
+            self.phase = Phase::Finished(Err(DriveError::Misuse(misuse)));
+        }
+    }
+
+    /// Why the loop must stop now, if it must.
+    fn stop_reason(&self, now: Instant, cancelled: bool) -> Option<DriveError> {
+        if cancelled {
+            return Some(DriveError::Flow(FlowError::Cancelled));
+        }
+        let limit = self.time_limit?;
+        (now.saturating_duration_since(self.started) >= limit)
+            .then_some(DriveError::TimedOut(limit))
+    }
+
+    fn translate(&mut self, error: FlowError) -> DriveError {
+        match (error, self.last_transport.take()) {
+            (FlowError::RetriesExhausted { .. }, Some((source, attempts))) => {
+                DriveError::Transport { source, attempts }
+            }
+            (error, _) => DriveError::Flow(error),
+        }
+    }
+}
+
+/// The result of a successful sign-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "the token and any new registration should be stored"]
+pub struct SignIn {
+    /// The new token.
+    pub token: Token,
+    /// A registration obtained during this flow: persist it so the next sign-in can skip RegisterClient.
+    pub new_registration: Option<Registration>,
+}
+
+/// Collects a device flow's events into its result, the same way for every driver.
+#[derive(Debug, Default)]
+pub struct SignInOutcome {
+    token: Option<Token>,
+    new_registration: Option<Registration>,
+    ended: Option<DriveError>,
+}
+
+impl SignInOutcome {
+    /// Notes what `event` says about the result.
+    pub fn observe(&mut self, event: &Event) {
+        match event {
+            Event::Registered(registration) => self.new_registration = Some(registration.clone()),
+            Event::Authorized(token) => self.token = Some(token.clone()),
+            Event::Denied => self.ended = Some(DriveError::Denied),
+            Event::Expired => self.ended = Some(DriveError::Expired),
+            _ => {}
+        }
+    }
+
+    /// The sign-in, given how the drive ended.
+    pub fn finish(self, drive: Result<(), DriveError>) -> Result<SignIn, DriveError> {
+        drive?;
+        match (self.token, self.ended) {
+            (Some(token), _) => Ok(SignIn {
+                token,
+                new_registration: self.new_registration,
+            }),
+            (None, Some(error)) => Err(error),
+            (None, None) => Err(DriveError::Flow(FlowError::Cancelled)),
+        }
+    }
+
+    /// The refreshed token, given how a refresh drive ended.
+    pub fn finish_refresh(self, drive: Result<(), DriveError>) -> Result<Token, DriveError> {
+        drive?;
+        self.token.ok_or(DriveError::Flow(FlowError::Cancelled))
+    }
+}
