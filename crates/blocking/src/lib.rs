@@ -37,7 +37,8 @@ mod transport;
 mod ureq_transport;
 
 pub use driver::{Driver, Error};
-pub use provider::{ProvidedToken, ProviderError, TokenProvider};
+pub use provider::TokenProvider;
 pub use ssoflow_core::{SignIn, TransportError};
+pub use ssoflow_files::{ProvidedToken, ProviderError};
 pub use transport::{Clock, SystemClock, Transport};
 pub use ureq_transport::{UreqConfig, UreqTransport};

@@ -1,41 +1,13 @@
 //! The ureq 3 transport: rustls, per-phase timeouts, a response size limit,
 //! proxies from the environment, and 4xx/5xx returned as responses.
 
-use std::time::Duration;
-
-use ssoflow_core::TransportErrorKind;
-
-use ssoflow_core::TransportError;
+use ssoflow_core::{TransportConfig, TransportError, TransportErrorKind};
 
 use crate::transport::Transport;
 
-/// Settings of [`UreqTransport`]; the defaults suit the SSO OIDC service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UreqConfig {
-    /// Time to resolve, connect and finish TLS. Default 10 s.
-    pub connect_timeout: Duration,
-    /// Time from sending the request to having the whole response. Default 30 s.
-    pub read_timeout: Duration,
-    /// Largest response body accepted; real answers are under 10 KiB. Default 1 MiB.
-    pub body_limit: u64,
-    /// An explicit proxy URL (e.g. `http://proxy:3128`); `None` uses `HTTPS_PROXY`,
-    /// `ALL_PROXY` and `NO_PROXY` from the environment, as ureq does by default.
-    pub proxy: Option<String>,
-    /// The `User-Agent` header. Default `ssoflow/<version>`.
-    pub user_agent: String,
-}
-
-impl Default for UreqConfig {
-    fn default() -> Self {
-        UreqConfig {
-            connect_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(30),
-            body_limit: 1024 * 1024,
-            proxy: None,
-            user_agent: concat!("ssoflow/", env!("CARGO_PKG_VERSION")).to_owned(),
-        }
-    }
-}
+/// Settings of [`UreqTransport`]: the core's [`TransportConfig`], which the
+/// async crate's reqwest transport honours too.
+pub type UreqConfig = TransportConfig;
 
 /// Sends requests with a ureq 3 agent, which keeps one connection alive per host.
 /// Loopback hosts (an emulator) are reached directly, never through a proxy:

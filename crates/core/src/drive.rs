@@ -38,6 +38,37 @@ impl std::fmt::Display for TransportError {
 
 impl std::error::Error for TransportError {}
 
+/// What every HTTP transport of ssoflow honours (ureq in the blocking crate,
+/// reqwest in the async one), so both behave alike; the defaults suit the
+/// SSO OIDC service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportConfig {
+    /// Time to resolve, connect and finish TLS. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Time from sending the request to having the whole response. Default 30 s.
+    pub read_timeout: Duration,
+    /// Largest response body accepted; real answers are under 10 KiB. Default 1 MiB.
+    pub body_limit: u64,
+    /// An explicit proxy URL (e.g. `http://proxy:3128`); `None` uses
+    /// `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` from the environment.
+    /// Loopback hosts are always reached directly.
+    pub proxy: Option<String>,
+    /// The `User-Agent` header. Default `ssoflow/<version>`.
+    pub user_agent: String,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            body_limit: 1024 * 1024,
+            proxy: None,
+            user_agent: concat!("ssoflow/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
 /// Why a driven flow returned without a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

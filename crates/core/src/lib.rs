@@ -115,7 +115,9 @@ mod secret;
 mod token;
 pub mod wire;
 
-pub use drive::{Action, Drive, DriveError, SignIn, SignInOutcome, TransportError};
+pub use drive::{
+    Action, Drive, DriveError, SignIn, SignInOutcome, TransportConfig, TransportError,
+};
 pub use endpoint::{ConfigError, Endpoint, EndpointVariant, is_loopback_host};
 pub use error::{
     ApiMisuse, DecodeError, ErrorCode, FlowError, NextStep, ServiceError, TransportErrorKind,

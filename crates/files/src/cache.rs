@@ -11,7 +11,7 @@ use crate::atomic::{create_private_dir, write_atomically};
 use crate::registration_file::{CachedRegistration, RegistrationKey, hex};
 use crate::token_file::CachedToken;
 
-/// How often a waiting process retries a held refresh lock.
+/// How often a blocked caller retries a held refresh lock.
 const LOCK_RETRY: Duration = Duration::from_millis(25);
 
 /// Which token file a sign-in uses: botocore names it after the sso-session,
@@ -181,7 +181,25 @@ impl TokenCache {
         key: &TokenKey,
         timeout: Duration,
     ) -> Result<RefreshLock, CacheError> {
-        let path = self.dir.join(format!("{}.lock", key.file_name()));
+        let started = Instant::now();
+        loop {
+            if let Some(lock) = self.try_lock_refresh(key)? {
+                return Ok(lock);
+            }
+            if started.elapsed() >= timeout {
+                return Err(CacheError::LockTimeout {
+                    path: self.lock_path(key),
+                    waited: started.elapsed(),
+                });
+            }
+            std::thread::sleep(LOCK_RETRY);
+        }
+    }
+
+    /// The refresh lock if nobody holds it, else `None` at once; for callers
+    /// that wait their own way (an async task sleeps on its runtime).
+    pub fn try_lock_refresh(&self, key: &TokenKey) -> Result<Option<RefreshLock>, CacheError> {
+        let path = self.lock_path(key);
         self.create_dir()?;
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
@@ -192,28 +210,19 @@ impl TokenCache {
             path: path.clone(),
             source,
         })?;
-        let started = Instant::now();
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(RefreshLock { file }),
-                Err(TryLockError::WouldBlock) if started.elapsed() < timeout => {
-                    std::thread::sleep(LOCK_RETRY);
-                }
-                Err(TryLockError::WouldBlock) => {
-                    return Err(CacheError::LockTimeout {
-                        path,
-                        waited: started.elapsed(),
-                    });
-                }
-                Err(TryLockError::Error(source)) => {
-                    return Err(CacheError::Io {
-                        action: "lock",
-                        path,
-                        source,
-                    });
-                }
-            }
+        match file.try_lock() {
+            Ok(()) => Ok(Some(RefreshLock { file })),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(source)) => Err(CacheError::Io {
+                action: "lock",
+                path,
+                source,
+            }),
         }
+    }
+
+    fn lock_path(&self, key: &TokenKey) -> PathBuf {
+        self.dir.join(format!("{}.lock", key.file_name()))
     }
 
     fn create_dir(&self) -> Result<(), CacheError> {

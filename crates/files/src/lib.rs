@@ -15,6 +15,7 @@
 mod atomic;
 mod cache;
 pub mod config;
+mod provider;
 mod python_json;
 mod registration_file;
 mod timestamp;
@@ -22,6 +23,9 @@ mod token_file;
 
 pub use atomic::{create_private_dir, write_atomically};
 pub use cache::{CacheError, RefreshLock, TokenCache, TokenKey};
+pub use provider::{
+    Check, LOCK_TIMEOUT, PendingRefresh, ProvidedToken, ProviderError, RefreshPlan, TokenSource,
+};
 pub use registration_file::{CachedRegistration, RegistrationKey};
 pub use token_file::CachedToken;
 
