@@ -5,6 +5,8 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::future::Future;
+
 use ssoflow_blocking::{Clock, Transport, TransportError};
 use ssoflow_core::wire::Operation;
 use ssoflow_core::{Endpoint, TransportErrorKind};
@@ -302,9 +304,43 @@ impl Clock for VirtualClock {
     }
 
     fn sleep_until(&mut self, deadline: Instant) {
+        self.jump_to(deadline);
+    }
+}
+
+impl VirtualClock {
+    /// Moves virtual time to `deadline` (never backwards): a sleep that costs nothing.
+    fn jump_to(&self, deadline: Instant) {
         let mut shared = self.sim.lock();
         let target = deadline.saturating_duration_since(shared.instant_origin);
         shared.set_elapsed(target);
+    }
+}
+
+/// The same simulation for the async driver: the answer is ready at once,
+/// the virtual time having moved as for the blocking transport.
+impl ssoflow_async::AsyncTransport for SimTransport {
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send {
+        std::future::ready(self.sim.exchange(request))
+    }
+}
+
+/// Async sleeps jump the virtual clock too, and complete at once.
+impl ssoflow_async::AsyncClock for VirtualClock {
+    fn now(&self) -> Instant {
+        self.sim.now()
+    }
+
+    fn wall_now(&self) -> SystemTime {
+        self.sim.wall_now()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send {
+        self.jump_to(deadline);
+        std::future::ready(())
     }
 }
 

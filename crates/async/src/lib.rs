@@ -1,0 +1,100 @@
+//! The async driver of ssoflow: runs the sans-IO [`DeviceFlow`] and
+//! [`RefreshFlow`] of `ssoflow-core` to their end on any runtime. The
+//! transport ([`AsyncTransport`]) and the clock ([`AsyncClock`]) are the
+//! caller's; with the default feature `tokio-reqwest` they can be
+//! [`ReqwestTransport`] and [`TokioClock`].
+//!
+//! **In scope:** sending, sleeping, an overall time limit, the same events
+//! and errors as the blocking driver (both are shells around the core's
+//! [`Drive`](ssoflow_core::Drive)), and a token provider
+//! ([`AsyncTokenProvider`]) with one refresh however many tasks ask.
+//! **Out of scope:** every protocol decision (core), the file formats
+//! (`ssoflow-files`).
+//!
+//! Cancelling is dropping the future: nothing is written until a flow has
+//! ended, and the provider writes its token file atomically.
+//!
+//! ```no_run
+//! # #[cfg(feature = "tokio-reqwest")]
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use ssoflow_async::{AsyncDriver, ReqwestTransport, TokioClock};
+//! use ssoflow_core::{DeviceFlow, Endpoint, EndpointVariant, FlowConfig};
+//! use std::time::{Duration, Instant, SystemTime};
+//!
+//! let endpoint = Endpoint::for_region("us-east-1", EndpointVariant::default())?;
+//! let config = FlowConfig::new(endpoint, "https://d-1234567890.awsapps.com/start")?;
+//! let flow = DeviceFlow::new(config, Instant::now(), SystemTime::now());
+//! let driver = AsyncDriver::new(ReqwestTransport::new()?, TokioClock)
+//!     .with_time_limit(Duration::from_secs(15 * 60));
+//! let signed_in = driver
+//!     .sign_in(flow, |prompt| println!("Open {} and enter {}", prompt.verification_uri, prompt.user_code))
+//!     .await?;
+//! println!("valid until {:?}", signed_in.token.expires_at);
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod driver;
+mod provider;
+#[cfg(feature = "tokio-reqwest")]
+mod reqwest_transport;
+
+use std::future::Future;
+use std::time::{Instant, SystemTime};
+
+pub use driver::AsyncDriver;
+pub use provider::AsyncTokenProvider;
+#[cfg(feature = "tokio-reqwest")]
+pub use reqwest_transport::{ReqwestTransport, TokioClock};
+pub use ssoflow_core::{DriveError as Error, SignIn, TransportConfig, TransportError};
+pub use ssoflow_files::{ProvidedToken, ProviderError};
+
+#[cfg(doc)]
+use ssoflow_core::{DeviceFlow, RefreshFlow};
+
+/// Sends one HTTP request and returns its response, whatever the status.
+/// Implementations must not treat 4xx/5xx as errors: the flow needs those
+/// answers. `Err` only when no HTTP response was received in full.
+pub trait AsyncTransport {
+    /// Sends `request`.
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send;
+}
+
+/// Where the driver gets the time and how it waits, on the caller's runtime;
+/// a virtual clock makes whole flows run in milliseconds in tests.
+pub trait AsyncClock {
+    /// The monotonic now.
+    fn now(&self) -> Instant;
+    /// The wall-clock now, used only to stamp expiries.
+    fn wall_now(&self) -> SystemTime;
+    /// Completes at `deadline` (at once if it has passed).
+    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send;
+}
+
+impl<T: AsyncTransport + Sync> AsyncTransport for &T {
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send {
+        (**self).send(request)
+    }
+}
+
+impl<C: AsyncClock + Sync> AsyncClock for &C {
+    fn now(&self) -> Instant {
+        (**self).now()
+    }
+    fn wall_now(&self) -> SystemTime {
+        (**self).wall_now()
+    }
+    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send {
+        (**self).sleep_until(deadline)
+    }
+}

@@ -1,0 +1,215 @@
+//! The reqwest transport and the async driver against the emulator over real
+//! HTTP: a full flow and a refresh, cancelling by dropping, the time limit,
+//! and the async provider's single flight across tasks and providers.
+
+#![cfg(feature = "tokio-reqwest")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::field_reassign_with_default
+)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use ssoflow_async::{AsyncDriver, AsyncTokenProvider, Error, ReqwestTransport, TokioClock};
+use ssoflow_core::{DeviceFlow, Endpoint, FlowConfig, RefreshFlow};
+use ssoflow_emulator::{EmulatorConfig, EmulatorThread};
+use ssoflow_files::{CachedToken, TokenCache, TokenKey};
+use ssoflow_test_transport::AutoApprove;
+
+const START_URL: &str = "https://d-1234567890.awsapps.com/start";
+
+fn emulator(auto_approve: bool, token_ttl: Duration) -> EmulatorThread {
+    let mut config = EmulatorConfig::default();
+    config.service.token_ttl = token_ttl;
+    if auto_approve {
+        config.service.auto_approve = Some(AutoApprove::AfterDelay(Duration::ZERO));
+    }
+    EmulatorThread::start(config).unwrap()
+}
+
+fn driver() -> AsyncDriver<ReqwestTransport, TokioClock> {
+    AsyncDriver::new(ReqwestTransport::new().unwrap(), TokioClock)
+}
+
+fn flow(emulator: &EmulatorThread) -> DeviceFlow {
+    let config =
+        FlowConfig::new(Endpoint::from_url(emulator.base_url()).unwrap(), START_URL).unwrap();
+    DeviceFlow::new(config, Instant::now(), SystemTime::now())
+}
+
+fn counters(emulator: &EmulatorThread) -> (u64, u64) {
+    let c = emulator.with_service(|s| s.counters());
+    (c.start_device_authorization, c.create_token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_flow_and_a_refresh_over_reqwest() {
+    let emulator = emulator(true, Duration::from_secs(3600));
+    let driver = driver();
+    let mut prompts = 0;
+    let signed_in = driver
+        .sign_in(flow(&emulator), |_| prompts += 1)
+        .await
+        .unwrap();
+    assert_eq!(prompts, 1);
+    assert!(signed_in.new_registration.is_some());
+    let token = signed_in.token;
+    let endpoint = Endpoint::from_url(emulator.base_url()).unwrap();
+    let refreshed = driver
+        .refresh(RefreshFlow::new(
+            endpoint,
+            token.clone(),
+            Instant::now(),
+            SystemTime::now(),
+        ))
+        .await
+        .unwrap();
+    assert_ne!(refreshed.access_token, token.access_token);
+    assert_ne!(refreshed.refresh_token, token.refresh_token);
+    assert_eq!(counters(&emulator), (1, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_future_stops_the_polling() {
+    let emulator = emulator(false, Duration::from_secs(3600));
+    let driver = driver();
+    let waiting = driver.sign_in(flow(&emulator), |_| {});
+    assert!(
+        tokio::time::timeout(Duration::from_millis(2500), waiting)
+            .await
+            .is_err()
+    );
+    let after_drop = counters(&emulator);
+    assert!(after_drop.1 >= 1, "it was polling: {after_drop:?}");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(counters(&emulator), after_drop, "no request after the drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_time_limit_ends_a_wait_nobody_answers() {
+    let emulator = emulator(false, Duration::from_secs(3600));
+    let limit = Duration::from_millis(1500);
+    let outcome = driver()
+        .with_time_limit(limit)
+        .sign_in(flow(&emulator), |_| {})
+        .await;
+    assert_eq!(outcome.unwrap_err(), Error::TimedOut(limit));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tasks_and_two_providers_cause_one_refresh() {
+    // Four-minute tokens are due for refresh (5-minute margin) at once.
+    let emulator = emulator(true, Duration::from_secs(240));
+    let token = driver()
+        .sign_in(flow(&emulator), |_| {})
+        .await
+        .unwrap()
+        .token;
+    let dir = std::env::temp_dir().join(format!("ssoflow-async-provider-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cache = TokenCache::new(&dir);
+    let key = TokenKey::SsoSession("async".into());
+    cache
+        .write_token(
+            &key,
+            &CachedToken::from_token(&token, START_URL, "us-east-1"),
+        )
+        .unwrap();
+
+    let provider = || {
+        Arc::new(AsyncTokenProvider::new(
+            key.clone(),
+            Endpoint::from_url(emulator.base_url()).unwrap(),
+            cache.clone(),
+            driver(),
+        ))
+    };
+    let (first, second) = (provider(), provider());
+    let before = counters(&emulator).1;
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let provider = if i % 2 == 0 {
+                Arc::clone(&first)
+            } else {
+                Arc::clone(&second)
+            };
+            tokio::spawn(async move { provider.token().await.unwrap() })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for task in tasks {
+        tokens.push(task.await.unwrap());
+    }
+    assert_eq!(counters(&emulator).1 - before, 1, "exactly one refresh");
+    assert!(
+        tokens
+            .iter()
+            .all(|t| t.access_token == tokens[0].access_token)
+    );
+    assert_ne!(tokens[0].access_token, token.access_token);
+    assert_eq!(tokens.iter().filter(|t| t.refreshed).count(), 1);
+    assert_eq!(
+        cache.read_token(&key).unwrap().unwrap().access_token,
+        tokens[0].access_token
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_failures_have_the_kinds_the_flows_expect() {
+    use ssoflow_async::{AsyncTransport, TransportConfig};
+    use ssoflow_core::TransportErrorKind;
+    use ssoflow_test_transport::Fault;
+
+    let emulator = emulator(false, Duration::from_secs(3600));
+    let register = || {
+        http::Request::post(format!("{}/client/register", emulator.base_url()))
+            .header("content-type", "application/json")
+            .body(br#"{"clientName":"kinds","clientType":"public"}"#.to_vec())
+            .unwrap()
+    };
+    let transport = ReqwestTransport::new().unwrap();
+    let answer = transport.send(register()).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers()["content-type"], "application/json");
+
+    emulator.with_service(|s| s.inject_faults(Fault::DropConnection, 1));
+    let dropped = transport.send(register()).await.unwrap_err();
+    assert_eq!(
+        dropped.kind,
+        TransportErrorKind::ConnectionLost,
+        "{dropped}"
+    );
+
+    let small = ReqwestTransport::with_config(TransportConfig {
+        body_limit: 64,
+        ..TransportConfig::default()
+    })
+    .unwrap();
+    let too_large = small.send(register()).await.unwrap_err();
+    assert_eq!(
+        too_large.kind,
+        TransportErrorKind::BodyTooLarge,
+        "{too_large}"
+    );
+
+    // A port nobody listens on (the emulator's, after it stopped).
+    let url = format!("{}/client/register", emulator.base_url());
+    emulator.stop().unwrap();
+    let request = http::Request::post(url).body(Vec::new()).unwrap();
+    // A fresh transport: a pooled connection would fail as ConnectionLost instead.
+    let refused = ReqwestTransport::new()
+        .unwrap()
+        .send(request)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind, TransportErrorKind::Connect, "{refused}");
+
+    let unusable = ReqwestTransport::with_config(TransportConfig {
+        proxy: Some("::not a url::".into()),
+        ..TransportConfig::default()
+    });
+    assert!(unusable.unwrap_err().message.contains("proxy"));
+}
