@@ -10,6 +10,7 @@ use ssoflow_files::config::{ConfigFile, Environment};
 use ssoflow_files::{CacheError, TokenCache, format_timestamp};
 
 use crate::login::{Output, minutes};
+use crate::printable::printable;
 use crate::session::{Places, Session, SessionArgs};
 use crate::{CliError, Context};
 
@@ -244,7 +245,12 @@ fn text_row(row: &Row, now: SystemTime) -> String {
         TokenState::NotSignedIn => "not signed in".to_owned(),
         TokenState::Unusable(detail) => format!("token file unusable ({detail})"),
     };
-    format!("{}: {state}\n    token file {}", row.label, row.token_file)
+    format!(
+        "{}: {}\n    token file {}",
+        printable(&row.label),
+        printable(&state),
+        printable(&row.token_file)
+    )
 }
 
 fn json_row(row: &Row) -> serde_json::Value {
@@ -293,7 +299,8 @@ pub(crate) fn logout(context: &Context, args: &LogoutArgs) -> Result<(), CliErro
             }
             Err(error) => return Err(CliError::failure(error.to_string())),
         };
-        writeln!(out, "{line}").map_err(|error| CliError::failure(error.to_string()))?;
+        writeln!(out, "{}", printable(&line))
+            .map_err(|error| CliError::failure(error.to_string()))?;
     }
     if kept > 0 {
         return Err(CliError::failure(format!(

@@ -13,6 +13,7 @@ use ssoflow_blocking::{Driver, Error, SystemClock, UreqTransport};
 use ssoflow_core::{DeviceFlow, Event, FlowConfig, FlowError, RefreshPolicy, Token, UserPrompt};
 use ssoflow_files::{CachedRegistration, CachedToken, format_timestamp};
 
+use crate::printable::printable;
 use crate::session::{Places, Session, SessionArgs, parse_scopes};
 use crate::{CliError, Context, EXIT_CANCELLED, EXIT_DENIED, EXIT_EXPIRED, browser, qr};
 
@@ -233,6 +234,8 @@ fn show_prompt(prompt: &UserPrompt, report: &Reporter, open_browser: bool) {
         .verification_uri_complete
         .clone()
         .unwrap_or_else(|| prompt.verification_uri.clone());
+    // Shown through `printable`: both come from the service.
+    let (shown_link, shown_code) = (printable(&link), printable(&prompt.user_code));
     report.event(
         json!({
             "event": "user_code",
@@ -249,15 +252,21 @@ fn show_prompt(prompt: &UserPrompt, report: &Reporter, open_browser: bool) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
         err,
-        "\nTo sign in, open this link and approve the request:\n\n    {link}\n"
+        "\nTo sign in, open this link and approve the request:\n\n    {shown_link}\n"
     );
     let _ = writeln!(
         err,
-        "and check that it shows this code:\n\n    {}\n",
-        prompt.user_code
+        "and check that it shows this code:\n\n    {shown_code}\n"
     );
     if let Some(code) = qr::render(&link) {
         let _ = writeln!(err, "Or scan this with your phone:\n\n{code}");
+    }
+    if !browser::may_open(&link) {
+        let _ = writeln!(
+            err,
+            "warning: this link is neither https nor on this machine, so it is not opened; \
+             check it before you visit it."
+        );
     }
     let opened = open_browser
         && browser::may_open(&link)
@@ -392,7 +401,7 @@ impl Reporter {
                 let _ = writeln!(out, "{value}");
                 let _ = out.flush();
             }
-            Output::Text if !text.is_empty() => eprintln!("{text}"),
+            Output::Text if !text.is_empty() => eprintln!("{}", printable(text)),
             Output::Text => {}
         }
     }

@@ -5,6 +5,7 @@ mod browser;
 mod commands;
 mod demo;
 mod login;
+mod printable;
 mod qr;
 mod session;
 
@@ -143,7 +144,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("ssoflow: {}", error.message);
+            eprintln!("ssoflow: {}", printable::printable(&error.message));
             ExitCode::from(error.status)
         }
     }

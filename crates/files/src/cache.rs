@@ -225,12 +225,37 @@ impl TokenCache {
         self.dir.join(format!("{}.lock", key.file_name()))
     }
 
+    /// Creates the directory (0700) if needed, and refuses one that every
+    /// user may write without the sticky bit: anyone could then swap our
+    /// files between our write and the AWS CLI's read.
     fn create_dir(&self) -> Result<(), CacheError> {
         create_private_dir(&self.dir).map_err(|source| CacheError::Io {
             action: "create",
             path: self.dir.clone(),
             source,
-        })
+        })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&self.dir)
+                .map_err(|source| CacheError::Io {
+                    action: "read",
+                    path: self.dir.clone(),
+                    source,
+                })?
+                .permissions()
+                .mode();
+            if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+                return Err(CacheError::Unusable {
+                    path: self.dir.clone(),
+                    detail: format!(
+                        "every user may write this directory (mode {:o}); fix it with chmod 700",
+                        mode & 0o777
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn write(&self, path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
@@ -272,16 +297,66 @@ impl RefreshLock {
     }
 }
 
+/// Cache files are a few KiB; anything larger is not one of them, and is not
+/// read into memory whole.
+const MAX_CACHE_FILE: u64 = 1024 * 1024;
+
+/// Reads a cache file if it is one to trust: a regular file (a symbolic link
+/// could point anywhere another user chose), not writable by every user, and
+/// no larger than [`MAX_CACHE_FILE`]. Otherwise it is `Unusable`, with why.
 fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, CacheError> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(CacheError::Io {
-            action: "read",
-            path: path.to_owned(),
-            source,
-        }),
+    let io = |source| CacheError::Io {
+        action: "read",
+        path: path.to_owned(),
+        source,
+    };
+    let unusable = |detail: String| CacheError::Unusable {
+        path: path.to_owned(),
+        detail,
+    };
+    let metadata = match std::fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(io(source)),
+    };
+    if metadata.file_type().is_symlink() {
+        return Err(unusable(
+            "it is a symbolic link, and ssoflow does not follow links in the token cache".into(),
+        ));
     }
+    if !metadata.is_file() {
+        return Err(unusable("it is not a regular file".into()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o002 != 0 {
+            return Err(unusable(format!(
+                "every user may write it (mode {mode:o}), so its token cannot be trusted; remove it"
+            )));
+        }
+    }
+    if metadata.len() > MAX_CACHE_FILE {
+        return Err(unusable(format!(
+            "it is {} bytes, far more than a cache file holds",
+            metadata.len()
+        )));
+    }
+    let mut bytes = Vec::new();
+    let file = std::fs::File::open(path).map_err(io)?;
+    // The file may grow between the check and the read.
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_CACHE_FILE + 1),
+        &mut bytes,
+    )
+    .map_err(io)?;
+    if bytes.len() as u64 > MAX_CACHE_FILE {
+        return Err(unusable(
+            "it grew past the size of a cache file while being read".into(),
+        ));
+    }
+    Ok(Some(bytes))
 }
 
 #[cfg(test)]
@@ -307,6 +382,72 @@ mod tests {
         drop(held);
         let again = cache.lock_refresh(&key, Duration::ZERO).unwrap();
         assert_eq!(again.last_attempt(), Some(at));
+    }
+
+    fn scratch(name: &str) -> TokenCache {
+        let dir = std::env::temp_dir().join(format!("ssoflow-cache-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TokenCache::new(dir)
+    }
+
+    const TOKEN: &[u8] = br#"{"accessToken": "aoa", "expiresAt": "2030-01-01T00:00:00Z"}"#;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_token_file_is_not_followed_for_reading_or_writing() {
+        let cache = scratch("symlink");
+        let key = TokenKey::SsoSession("s".into());
+        let elsewhere = cache.dir().join("elsewhere.txt");
+        std::fs::write(&elsewhere, TOKEN).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, cache.token_path(&key)).unwrap();
+        let error = cache.read_token(&key).unwrap_err().to_string();
+        assert!(error.contains("symbolic link"), "{error}");
+        assert!(cache.remove_token(&key).is_err(), "not ours to remove");
+        // Writing replaces the link itself; the file it pointed to is untouched.
+        let token = CachedToken::parse(TOKEN).unwrap();
+        cache.write_token(&key, &token).unwrap();
+        assert!(
+            !std::fs::symlink_metadata(cache.token_path(&key))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&elsewhere).unwrap(), TOKEN);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn world_writable_files_and_directories_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let cache = scratch("writable");
+        let key = TokenKey::SsoSession("s".into());
+        std::fs::write(cache.token_path(&key), TOKEN).unwrap();
+        std::fs::set_permissions(
+            cache.token_path(&key),
+            std::fs::Permissions::from_mode(0o666),
+        )
+        .unwrap();
+        let error = cache.read_token(&key).unwrap_err().to_string();
+        assert!(error.contains("every user may write it"), "{error}");
+
+        std::fs::set_permissions(cache.dir(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let token = CachedToken::parse(TOKEN).unwrap();
+        let error = cache.write_token(&key, &token).unwrap_err().to_string();
+        assert!(error.contains("chmod 700"), "{error}");
+        // With the sticky bit (as /tmp has) others cannot replace our files.
+        std::fs::set_permissions(cache.dir(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        cache.write_token(&key, &token).unwrap();
+    }
+
+    #[test]
+    fn a_giant_file_is_not_read() {
+        let cache = scratch("giant");
+        let key = TokenKey::SsoSession("s".into());
+        let file = std::fs::File::create(cache.token_path(&key)).unwrap();
+        file.set_len(100 * 1024 * 1024).unwrap();
+        let error = cache.read_token(&key).unwrap_err().to_string();
+        assert!(error.contains("104857600 bytes"), "{error}");
     }
 
     #[test]
