@@ -1,0 +1,307 @@
+//! The fault table, end to end: the `ssoflow` binary against the emulator's
+//! injected faults, and against an emulator killed and restarted from its
+//! state file in the middle of a sign-in. Each row checks the outcome the
+//! device-flow spec prescribes, the message, and that the token file is
+//! either untouched or completely written.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::field_reassign_with_default
+)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use ssoflow_core::ErrorCode;
+use ssoflow_emulator::{EmulatorConfig, EmulatorThread};
+use ssoflow_files::{CachedToken, TokenCache, TokenKey};
+use ssoflow_test_transport::{AutoApprove, Fault};
+
+const START_URL: &str = "https://d-1234567890.awsapps.com/start";
+
+fn home(name: &str) -> PathBuf {
+    let home = std::env::temp_dir().join(format!("ssoflow-faults-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    std::fs::write(
+        home.join(".aws/config"),
+        format!(
+            "[sso-session it]\nsso_start_url = {START_URL}\nsso_region = us-east-1\n\
+             sso_registration_scopes = sso:account:access\n"
+        ),
+    )
+    .unwrap();
+    home
+}
+
+fn ssoflow(home: &Path, endpoint: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ssoflow"));
+    command
+        .args(args)
+        .env_clear()
+        .env("HOME", home)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL_SSO_OIDC", endpoint)
+        .stdin(Stdio::null());
+    command
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn stored(home: &Path) -> Option<Vec<u8>> {
+    std::fs::read(TokenCache::in_home(home).token_path(&TokenKey::SsoSession("it".into()))).ok()
+}
+
+fn auto_approving(token_ttl: Duration) -> EmulatorThread {
+    let mut config = EmulatorConfig::default();
+    config.service.auto_approve = Some(AutoApprove::AfterDelay(Duration::ZERO));
+    config.service.token_ttl = token_ttl;
+    EmulatorThread::start(config).unwrap()
+}
+
+fn login(home: &Path, emulator: &EmulatorThread) -> Output {
+    ssoflow(
+        home,
+        emulator.base_url(),
+        &["login", "--sso-session", "it", "--no-browser"],
+    )
+    .output()
+    .unwrap()
+}
+
+#[test]
+fn row_5xx_burst_and_malformed_bodies_are_retried_through() {
+    let home = home("burst");
+    let emulator = auto_approving(Duration::from_secs(3600));
+    emulator.with_service(|s| {
+        s.inject_faults(Fault::Status(503), 2);
+        s.inject_faults(Fault::MalformedBody, 1);
+        s.inject_faults(Fault::Status(500), 1);
+    });
+    let output = login(&home, &emulator);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("RegisterClient failed (attempt 1); trying again"),
+        "{stderr}"
+    );
+    assert!(
+        CachedToken::parse(&stored(&home).unwrap())
+            .unwrap()
+            .refreshable()
+            .is_some()
+    );
+}
+
+#[test]
+fn row_malformed_bodies_until_the_retries_run_out_fail_cleanly() {
+    let home = home("malformed");
+    let emulator = auto_approving(Duration::from_secs(3600));
+    emulator.with_service(|s| s.inject_faults(Fault::MalformedBody, 5));
+    let output = login(&home, &emulator);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("RegisterClient response is unusable"),
+        "{stderr}"
+    );
+    assert!(stored(&home).is_none(), "no token file");
+}
+
+#[test]
+fn row_dropped_connections_until_the_retries_run_out_name_the_endpoint() {
+    let home = home("dropped");
+    let emulator = auto_approving(Duration::from_secs(3600));
+    emulator.with_service(|s| s.inject_faults(Fault::DropConnection, 5));
+    let output = login(&home, &emulator);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("after 5 attempts") && stderr.contains(emulator.base_url()),
+        "{stderr}"
+    );
+    assert!(stored(&home).is_none());
+}
+
+#[test]
+fn row_a_revoked_refresh_token_serves_the_valid_token_then_asks_for_a_sign_in() {
+    let home = home("revoked");
+    // Four-minute tokens: due for refresh at once, valid for a while yet.
+    let emulator = auto_approving(Duration::from_secs(240));
+    assert_eq!(login(&home, &emulator).status.code(), Some(0));
+    let before = stored(&home).unwrap();
+    let refresh_token = CachedToken::parse(&before).unwrap().refresh_token.unwrap();
+    emulator.with_service(|s| s.revoke_refresh_token(refresh_token.secret()));
+
+    let output = ssoflow(
+        &home,
+        emulator.base_url(),
+        &["token", "--sso-session", "it"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("warning: refreshing the token")
+            && stderr.contains("InvalidGrantException"),
+        "{stderr}"
+    );
+    assert_eq!(stored(&home).unwrap(), before, "the file is unchanged");
+    assert_eq!(
+        text(&output.stdout).trim(),
+        CachedToken::parse(&before).unwrap().access_token.secret(),
+        "the old, still valid token is served"
+    );
+}
+
+#[test]
+fn row_slow_down_on_polls_stretches_the_interval_and_still_signs_in() {
+    let home = home("slowdown");
+    let mut config = EmulatorConfig::default();
+    config.service.auto_approve = Some(AutoApprove::AfterPolls(1));
+    let emulator = EmulatorThread::start(config).unwrap();
+    // The first poll gets slow_down (injected once the code is shown): the
+    // next comes 1 + 5 s later and gets the token.
+    let started = std::time::Instant::now();
+    let mut child = ssoflow(
+        &home,
+        emulator.base_url(),
+        &["login", "--sso-session", "it", "--output", "json"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut events = Vec::new();
+    for line in lines {
+        let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if event["event"] == "user_code" {
+            emulator.with_service(|s| s.inject_faults(Fault::Error(ErrorCode::SlowDown), 1));
+        }
+        events.push(event["event"].as_str().unwrap().to_owned());
+    }
+    assert!(child.wait().unwrap().success());
+    assert_eq!(
+        events,
+        ["registered", "user_code", "slow_down", "signed_in"]
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(6),
+        "1 s, then 1 + 5 s"
+    );
+}
+
+/// A tiny HTTP POST for the admin API of an emulator in another process.
+fn admin_post(base: &str, path: &str, body: &str) -> String {
+    let authority = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(authority).unwrap();
+    write!(
+        stream,
+        "POST /_emulator/{path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+fn start_emulator_process(home: &Path, port: &str, state: &Path) -> (Child, String) {
+    let mut child = ssoflow(
+        home,
+        "",
+        &[
+            "emulator",
+            "--port",
+            port,
+            "--state-file",
+            state.to_str().unwrap(),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    (child, first.trim().to_owned())
+}
+
+#[test]
+fn row_the_emulator_killed_and_restarted_from_its_state_file_mid_flow() {
+    let home = home("restart");
+    let state = home.join("emulator-state.json");
+    let (mut emulator, base) = start_emulator_process(&home, "0", &state);
+    let port = base.rsplit(':').next().unwrap().to_owned();
+
+    let mut login = ssoflow(
+        &home,
+        &base,
+        &["login", "--sso-session", "it", "--output", "json"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(login.stdout.take().unwrap()).lines();
+    let user_code = loop {
+        let event: serde_json::Value =
+            serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        if event["event"] == "user_code" {
+            break event["userCode"].as_str().unwrap().to_owned();
+        }
+    };
+    // Let the state file catch up (writes are coalesced over 100 ms), then kill -9.
+    std::thread::sleep(Duration::from_millis(500));
+    emulator.kill().unwrap();
+    emulator.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(1500)); // login meets refused connections
+
+    let (mut restarted, again) = start_emulator_process(&home, &port, &state);
+    assert_eq!(again, base, "the same address");
+    let approved = admin_post(
+        &base,
+        "approve",
+        &format!(r#"{{"userCode": "{user_code}"}}"#),
+    );
+    assert!(
+        approved.starts_with("HTTP/1.1 200"),
+        "the pending code survived: {approved}"
+    );
+
+    let rest: Vec<String> = lines.map(|line| line.unwrap()).collect();
+    let status = login.wait().unwrap();
+    let mut stderr = String::new();
+    login
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{stderr}\n{rest:?}");
+    assert!(
+        rest.iter().any(|line| line.contains("\"retrying\"")),
+        "it retried while the emulator was down: {rest:?}"
+    );
+    assert!(rest.last().unwrap().contains("\"signed_in\""), "{rest:?}");
+    assert!(
+        CachedToken::parse(&stored(&home).unwrap())
+            .unwrap()
+            .refreshable()
+            .is_some()
+    );
+    let _ = restarted.kill();
+    let _ = restarted.wait();
+}
