@@ -52,3 +52,32 @@ proptest! {
         let _ = wire::decode::<wire::RegisterClientRequest>(&body);
     }
 }
+
+/// Deeply nested or giant JSON bodies get a typed error (serde_json stops at
+/// 128 levels), never a stack overflow, in every parser that sees service
+/// bytes: the responses, the error bodies, and the service's own inputs.
+#[test]
+fn deeply_nested_and_giant_json_is_refused_not_overflowed() {
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let deep_object = format!("{}1{}", r#"{"a":"#.repeat(100_000), "}".repeat(100_000));
+    assert!(wire::decode::<wire::CreateTokenResponse>(deep.as_bytes()).is_err());
+    // serde_json skips an unknown member without recursing: parsed, and the
+    // token is simply absent (the flow then reports the missing member).
+    let skipped: wire::CreateTokenResponse = wire::decode(deep_object.as_bytes()).unwrap();
+    assert!(skipped.access_token.is_none());
+    for body in [deep.as_bytes(), deep_object.as_bytes()] {
+        let response = http::Response::builder()
+            .status(400)
+            .body(body.to_vec())
+            .unwrap();
+        let error = ServiceError::from_response(&response).unwrap();
+        assert_eq!(error.status, 400);
+    }
+    // A 4 MiB string member is just a long string: parsed, not a crash.
+    let giant = format!(
+        r#"{{"accessToken":"{}","expiresIn":3600}}"#,
+        "a".repeat(4 * 1024 * 1024)
+    );
+    let token: wire::CreateTokenResponse = wire::decode(giant.as_bytes()).unwrap();
+    assert_eq!(token.access_token.unwrap().secret().len(), 4 * 1024 * 1024);
+}
