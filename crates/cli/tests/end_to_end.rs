@@ -9,16 +9,17 @@
     clippy::field_reassign_with_default
 )]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+use common::{START_URL, home, ssoflow, text};
 use ssoflow_emulator::{EmulatorConfig, EmulatorThread};
 use ssoflow_files::{CachedToken, RegistrationKey, TokenCache, TokenKey};
 use ssoflow_test_transport::AutoApprove;
-
-const START_URL: &str = "https://d-1234567890.awsapps.com/start";
 
 /// A temporary HOME with a config for `[sso-session it]`, and an emulator.
 struct World {
@@ -28,17 +29,7 @@ struct World {
 
 impl World {
     fn new(name: &str, configure: impl FnOnce(&mut EmulatorConfig)) -> World {
-        let home = std::env::temp_dir().join(format!("ssoflow-e2e-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&home);
-        std::fs::create_dir_all(home.join(".aws")).unwrap();
-        std::fs::write(
-            home.join(".aws/config"),
-            format!(
-                "[profile dev]\nsso_session = it\n\n[sso-session it]\nsso_start_url = {START_URL}\n\
-                 sso_region = us-east-1\nsso_registration_scopes = sso:account:access\n"
-            ),
-        )
-        .unwrap();
+        let home = home("e2e", name);
         let mut config = EmulatorConfig::default();
         configure(&mut config);
         World {
@@ -55,15 +46,7 @@ impl World {
 
     /// `ssoflow ARGS` with only this world's environment.
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ssoflow"));
-        command
-            .args(args)
-            .env_clear()
-            .env("HOME", &self.home)
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("AWS_ENDPOINT_URL_SSO_OIDC", self.emulator.base_url())
-            .stdin(Stdio::null());
-        command
+        ssoflow(&self.home, self.emulator.base_url(), args)
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -88,10 +71,6 @@ impl World {
     fn create_tokens(&self) -> u64 {
         self.emulator.with_service(|s| s.counters()).create_token
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn assert_status(output: &Output, code: i32) {

@@ -11,49 +11,20 @@
     clippy::field_reassign_with_default
 )]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
 use std::time::Duration;
+
+use common::{home, ssoflow, text};
 
 use ssoflow_core::ErrorCode;
 use ssoflow_emulator::{EmulatorConfig, EmulatorThread};
 use ssoflow_files::{CachedToken, TokenCache, TokenKey};
 use ssoflow_test_transport::{AutoApprove, Fault};
-
-const START_URL: &str = "https://d-1234567890.awsapps.com/start";
-
-fn home(name: &str) -> PathBuf {
-    let home = std::env::temp_dir().join(format!("ssoflow-faults-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&home);
-    std::fs::create_dir_all(home.join(".aws")).unwrap();
-    std::fs::write(
-        home.join(".aws/config"),
-        format!(
-            "[sso-session it]\nsso_start_url = {START_URL}\nsso_region = us-east-1\n\
-             sso_registration_scopes = sso:account:access\n"
-        ),
-    )
-    .unwrap();
-    home
-}
-
-fn ssoflow(home: &Path, endpoint: &str, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ssoflow"));
-    command
-        .args(args)
-        .env_clear()
-        .env("HOME", home)
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL_SSO_OIDC", endpoint)
-        .stdin(Stdio::null());
-    command
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn stored(home: &Path) -> Option<Vec<u8>> {
     std::fs::read(TokenCache::in_home(home).token_path(&TokenKey::SsoSession("it".into()))).ok()
@@ -78,7 +49,7 @@ fn login(home: &Path, emulator: &EmulatorThread) -> Output {
 
 #[test]
 fn row_5xx_burst_and_malformed_bodies_are_retried_through() {
-    let home = home("burst");
+    let home = home("faults", "burst");
     let emulator = auto_approving(Duration::from_secs(3600));
     emulator.with_service(|s| {
         s.inject_faults(Fault::Status(503), 2);
@@ -102,7 +73,7 @@ fn row_5xx_burst_and_malformed_bodies_are_retried_through() {
 
 #[test]
 fn row_malformed_bodies_until_the_retries_run_out_fail_cleanly() {
-    let home = home("malformed");
+    let home = home("faults", "malformed");
     let emulator = auto_approving(Duration::from_secs(3600));
     emulator.with_service(|s| s.inject_faults(Fault::MalformedBody, 5));
     let output = login(&home, &emulator);
@@ -117,7 +88,7 @@ fn row_malformed_bodies_until_the_retries_run_out_fail_cleanly() {
 
 #[test]
 fn row_dropped_connections_until_the_retries_run_out_name_the_endpoint() {
-    let home = home("dropped");
+    let home = home("faults", "dropped");
     let emulator = auto_approving(Duration::from_secs(3600));
     emulator.with_service(|s| s.inject_faults(Fault::DropConnection, 5));
     let output = login(&home, &emulator);
@@ -132,7 +103,7 @@ fn row_dropped_connections_until_the_retries_run_out_name_the_endpoint() {
 
 #[test]
 fn row_a_revoked_refresh_token_serves_the_valid_token_then_asks_for_a_sign_in() {
-    let home = home("revoked");
+    let home = home("faults", "revoked");
     // Four-minute tokens: due for refresh at once, valid for a while yet.
     let emulator = auto_approving(Duration::from_secs(240));
     assert_eq!(login(&home, &emulator).status.code(), Some(0));
@@ -164,7 +135,7 @@ fn row_a_revoked_refresh_token_serves_the_valid_token_then_asks_for_a_sign_in() 
 
 #[test]
 fn row_slow_down_on_polls_stretches_the_interval_and_still_signs_in() {
-    let home = home("slowdown");
+    let home = home("faults", "slowdown");
     let mut config = EmulatorConfig::default();
     config.service.auto_approve = Some(AutoApprove::AfterPolls(1));
     let emulator = EmulatorThread::start(config).unwrap();
@@ -241,7 +212,7 @@ fn start_emulator_process(home: &Path, port: &str, state: &Path) -> (Child, Stri
 
 #[test]
 fn row_the_emulator_killed_and_restarted_from_its_state_file_mid_flow() {
-    let home = home("restart");
+    let home = home("faults", "restart");
     let state = home.join("emulator-state.json");
     let (mut emulator, base) = start_emulator_process(&home, "0", &state);
     let port = base.rsplit(':').next().unwrap().to_owned();

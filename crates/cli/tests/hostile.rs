@@ -9,45 +9,18 @@
     clippy::field_reassign_with_default
 )]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
+
+use common::{START_URL, home, ssoflow, text};
 
 use ssoflow_emulator::{EmulatorConfig, EmulatorThread};
 use ssoflow_files::{CachedToken, TokenCache, TokenKey};
 use ssoflow_test_transport::{AutoApprove, Fault};
-
-const START_URL: &str = "https://d-1234567890.awsapps.com/start";
-
-fn home(name: &str) -> PathBuf {
-    let home = std::env::temp_dir().join(format!("ssoflow-hostile-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&home);
-    std::fs::create_dir_all(home.join(".aws")).unwrap();
-    std::fs::write(
-        home.join(".aws/config"),
-        format!("[sso-session it]\nsso_start_url = {START_URL}\nsso_region = us-east-1\n"),
-    )
-    .unwrap();
-    home
-}
-
-fn ssoflow(home: &Path, endpoint: &str, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ssoflow"));
-    command
-        .args(args)
-        .env_clear()
-        .env("HOME", home)
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL_SSO_OIDC", endpoint)
-        .stdin(Stdio::null());
-    command
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// A service that registers, then hands out a user code full of terminal
 /// escapes and a `javascript:` link, then denies: answers in order, one
@@ -106,7 +79,7 @@ fn hostile_service(start_answer: &'static str) -> String {
 #[cfg(unix)]
 #[test]
 fn escapes_are_neutralised_and_dangerous_links_never_opened() {
-    let home = home("escapes");
+    let home = home("hostile", "escapes");
     // A "browser" that leaves a mark if anything launches it.
     let marker = home.join("browser-was-opened");
     let browser = home.join("browser.sh");
@@ -146,7 +119,7 @@ fn escapes_are_neutralised_and_dangerous_links_never_opened() {
 
 #[test]
 fn hostile_regions_and_start_urls_are_refused_before_any_request() {
-    let home = home("regions");
+    let home = home("hostile", "regions");
     let nowhere = "http://127.0.0.1:9";
     for (args, says) in [
         (
@@ -203,7 +176,7 @@ fn run(command: &mut Command) -> Output {
 
 #[test]
 fn no_secret_appears_in_any_output_but_the_token_asked_for() {
-    let home = home("secrets");
+    let home = home("hostile", "secrets");
     let mut config = EmulatorConfig::default();
     config.service.auto_approve = Some(AutoApprove::AfterDelay(Duration::ZERO));
     config.service.token_ttl = Duration::from_secs(240); // due: `token` refreshes
@@ -293,7 +266,7 @@ fn no_secret_appears_in_any_output_but_the_token_asked_for() {
 #[cfg(unix)]
 #[test]
 fn a_refresh_killed_at_any_moment_leaves_the_old_or_the_new_file() {
-    let home = home("kill");
+    let home = home("hostile", "kill");
     let mut config = EmulatorConfig::default();
     config.service.auto_approve = Some(AutoApprove::AfterDelay(Duration::ZERO));
     config.service.token_ttl = Duration::from_secs(240); // always due for refresh
