@@ -1,0 +1,42 @@
+//! The fuzz harnesses of ssoflow (issue 6, item 1), one module per target.
+//!
+//! Each module has a `run(data)` that the libFuzzer binary in `fuzz_targets/`
+//! calls, so the same code also replays the committed corpus and the crash
+//! regressions under plain `cargo test` (`tests/replay.rs`), without nightly.
+//!
+//! Every harness checks invariants, not only "no panic": a broken invariant
+//! panics with a message saying which, and libFuzzer records the input.
+
+#![forbid(unsafe_code)]
+
+pub mod aws_config;
+pub mod cache_files;
+pub mod emulator_request;
+pub mod flow_response;
+pub mod flow_sequence;
+
+mod canned;
+mod input;
+
+/// The names of the targets, as `fuzz_targets/<name>.rs`, `corpus/<name>/`
+/// and `regressions/<name>/` spell them.
+pub const TARGETS: [&str; 5] = [
+    "flow_response",
+    "flow_sequence",
+    "cache_files",
+    "aws_config",
+    "emulator_request",
+];
+
+/// Runs the harness of `target` on one input; `false` for an unknown name.
+pub fn run(target: &str, data: &[u8]) -> bool {
+    match target {
+        "flow_response" => flow_response::run(data),
+        "flow_sequence" => flow_sequence::run(data),
+        "cache_files" => cache_files::run(data),
+        "aws_config" => aws_config::run(data),
+        "emulator_request" => emulator_request::run(data),
+        _ => return false,
+    }
+    true
+}
