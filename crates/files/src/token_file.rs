@@ -272,6 +272,21 @@ mod tests {
         );
     }
 
+    /// Found by the `cache_files` fuzz target
+    /// (`fuzz/regressions/cache_files/float-1.5e303-moved-on-rewrite.json`):
+    /// a float read without correct rounding was written back as a different
+    /// number, and moved again on the next rewrite.
+    #[test]
+    fn unknown_numbers_survive_rewrites_exactly() {
+        let text = r#"{"accessToken": "a", "expiresAt": "2024-06-01T13:00:00Z", "x-tool": {"f": 1.5e303, "g": 0.1, "h": 2.2250738585072014e-308, "i": -18446744073709551615, "j": 123456789.12345678}}"#;
+        let token = CachedToken::parse(text.as_bytes()).unwrap();
+        assert_eq!(token.other_fields["x-tool"]["f"].as_f64(), Some(1.5e303));
+        let written = token.to_bytes();
+        let again = CachedToken::parse(&written).unwrap();
+        assert!(again == token, "{}", String::from_utf8_lossy(&written));
+        assert_eq!(again.to_bytes(), written);
+    }
+
     #[test]
     fn broken_and_foreign_files_say_what_is_wrong() {
         let cases: [(&[u8], &str); 8] = [
