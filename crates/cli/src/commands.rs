@@ -185,10 +185,7 @@ fn row(cache: &TokenCache, session: &Session, now: SystemTime) -> Row {
     let state = match cache.read_token(&session.token_key) {
         Ok(None) => TokenState::NotSignedIn,
         Ok(Some(token)) => {
-            let refreshable = token.refreshable().is_some()
-                && token
-                    .registration_expires_at
-                    .is_some_and(|expiry| expiry > now);
+            let refreshable = token.refreshable_at(now);
             if token.expires_at > now {
                 TokenState::SignedIn {
                     expires_at: token.expires_at,

@@ -241,10 +241,7 @@ impl TokenSource {
         last_attempt: Option<SystemTime>,
         now: SystemTime,
     ) -> TokenStep {
-        let refreshable = token.refreshable().is_some()
-            && token
-                .registration_expires_at
-                .is_some_and(|expiry| expiry > now);
+        let refreshable = token.refreshable_at(now);
         self.policy
             .step(token.expires_at, refreshable, last_attempt, now)
     }

@@ -96,6 +96,15 @@ impl CachedToken {
         })
     }
 
+    /// Whether a refresh can be tried at `now`: everything it needs is in
+    /// the file and the registration has not expired.
+    pub fn refreshable_at(&self, now: SystemTime) -> bool {
+        self.refreshable().is_some()
+            && self
+                .registration_expires_at
+                .is_some_and(|expiry| expiry > now)
+    }
+
     /// This token updated with a refreshed one: new access token and expiry,
     /// the new refresh token if one came (else the old one stays), everything
     /// else kept.
