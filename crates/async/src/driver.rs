@@ -3,10 +3,8 @@
 
 use std::time::Duration;
 
-use ssoflow_core::{
-    Action, DeviceFlow, Drive, DriveError, Event, Flow, RefreshFlow, SignIn, SignInOutcome, Token,
-    UserPrompt,
-};
+use ssoflow_core::drive::{Action, Drive, DriveError, SignIn};
+use ssoflow_core::{DeviceFlow, Event, Flow, RefreshFlow, Token, UserPrompt};
 
 use crate::{AsyncClock, AsyncTransport};
 
@@ -53,48 +51,47 @@ impl<T: AsyncTransport, C: AsyncClock> AsyncDriver<T, C> {
         mut flow: DeviceFlow,
         mut prompt: impl FnMut(&UserPrompt),
     ) -> Result<SignIn, DriveError> {
-        let mut outcome = SignInOutcome::default();
-        let drive = self
+        let token = self
             .run(&mut flow, |event| {
-                outcome.observe(&event);
                 if let Event::UserCode(p) = &event {
                     prompt(p);
                 }
             })
-            .await;
-        outcome.finish(drive)
+            .await?;
+        Ok(SignIn {
+            token,
+            new_registration: flow.new_registration().cloned(),
+        })
     }
 
     /// Runs a refresh to its end and returns the refreshed token.
     pub async fn refresh(&self, mut flow: RefreshFlow) -> Result<Token, DriveError> {
-        let mut outcome = SignInOutcome::default();
-        let drive = self.run(&mut flow, |event| outcome.observe(&event)).await;
-        outcome.finish_refresh(drive)
+        self.run(&mut flow, |_| {}).await
     }
 
-    /// Runs any flow to a terminal state, handing every event to `on_event`.
-    /// `Ok` means the flow ended without failing (Authorized, Denied or
-    /// Expired); a failure comes back as an error. Dropping the future stops
+    /// Runs any flow to its end, handing every event to `on_event`, and
+    /// returns its token, or why there is none (the flow's
+    /// [`outcome`](Flow::outcome) holds the same). Dropping the future stops
     /// the flow where it is.
     pub async fn run<F: Flow>(
         &self,
         flow: &mut F,
         mut on_event: impl FnMut(Event),
-    ) -> Result<(), DriveError> {
+    ) -> Result<Token, DriveError> {
         let mut drive = Drive::new(flow, self.clock.now(), self.time_limit);
         loop {
             match drive.next(self.clock.now(), false) {
                 Action::Send(transmit) => {
                     let result = self.transport.send(transmit.request).await;
-                    drive.sent(self.clock.now(), transmit.id, result);
+                    drive.sent(self.clock.now(), self.clock.wall_now(), transmit.id, result);
                 }
                 Action::Event(event) => on_event(event),
-                Action::SleepUntil(wake) => {
-                    if wake > self.clock.now() {
-                        self.clock.sleep_until(wake).await;
-                    }
+                Action::SleepUntil(wake) if wake > self.clock.now() => {
+                    self.clock.sleep_until(wake).await;
                 }
                 Action::Done(result) => return result,
+                // A wake-up already past, or an action a newer core may add.
+                _ => {}
             }
         }
     }

@@ -6,7 +6,7 @@
 //!
 //! **In scope:** sending, sleeping, an overall time limit, the same events
 //! and errors as the blocking driver (both are shells around the core's
-//! [`Drive`](ssoflow_core::Drive)), and a token provider
+//! [`Drive`](ssoflow_core::drive::Drive)), and a token provider
 //! ([`AsyncTokenProvider`]) with one refresh however many tasks ask.
 //! **Out of scope:** every protocol decision (core), the file formats
 //! (`ssoflow-files`).
@@ -19,11 +19,11 @@
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use ssoflow_async::{AsyncDriver, ReqwestTransport, TokioClock};
 //! use ssoflow_core::{DeviceFlow, Endpoint, EndpointVariant, FlowConfig};
-//! use std::time::{Duration, Instant, SystemTime};
+//! use std::time::{Duration, Instant};
 //!
 //! let endpoint = Endpoint::for_region("us-east-1", EndpointVariant::default())?;
 //! let config = FlowConfig::new(endpoint, "https://d-1234567890.awsapps.com/start")?;
-//! let flow = DeviceFlow::new(config, Instant::now(), SystemTime::now());
+//! let flow = DeviceFlow::new(config, Instant::now());
 //! let driver = AsyncDriver::new(ReqwestTransport::new()?, TokioClock)
 //!     .with_time_limit(Duration::from_secs(15 * 60));
 //! let signed_in = driver
@@ -50,7 +50,7 @@ pub use driver::AsyncDriver;
 pub use provider::AsyncTokenProvider;
 #[cfg(feature = "tokio-reqwest")]
 pub use reqwest_transport::{ReqwestTransport, TokioClock};
-pub use ssoflow_core::{DriveError as Error, SignIn, TransportConfig, TransportError};
+pub use ssoflow_core::drive::{DriveError as Error, SignIn, TransportConfig, TransportError};
 pub use ssoflow_files::{ProvidedToken, ProviderError};
 
 #[cfg(doc)]
@@ -72,7 +72,7 @@ pub trait AsyncTransport {
 pub trait AsyncClock {
     /// The monotonic now.
     fn now(&self) -> Instant;
-    /// The wall-clock now, used only to stamp expiries.
+    /// The wall-clock now: read when each answer arrives, to stamp expiries.
     fn wall_now(&self) -> SystemTime;
     /// Completes at `deadline` (at once if it has passed).
     fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send;

@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
-use ssoflow_core::{Endpoint, RefreshPolicy};
+use ssoflow_core::Endpoint;
 use ssoflow_files::{
     CacheError, CachedToken, Check, LOCK_TIMEOUT, ProvidedToken, ProviderError, RefreshLock,
-    RefreshPlan, TokenCache, TokenKey, TokenSource,
+    RefreshPlan, RefreshPolicy, TokenCache, TokenKey, TokenSource,
 };
 use tokio::sync::Mutex;
 

@@ -7,7 +7,8 @@
 use std::future::Future;
 use std::time::{Instant, SystemTime};
 
-use ssoflow_core::{TransportConfig, TransportError, TransportErrorKind};
+use ssoflow_core::drive::{TransportConfig, TransportError};
+use ssoflow_core::{Endpoint, TransportErrorKind};
 
 use crate::{AsyncClock, AsyncTransport};
 
@@ -64,7 +65,7 @@ impl ReqwestTransport {
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
         let client = match request.uri().host() {
-            Some(host) if ssoflow_core::is_loopback_host(host) => &self.direct,
+            Some(host) if Endpoint::is_loopback_host(host) => &self.direct,
             _ => &self.client,
         };
         let request = reqwest::Request::try_from(request)

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ssoflow_async::{AsyncDriver, AsyncTokenProvider, Error, ReqwestTransport, TokioClock};
 use ssoflow_core::{DeviceFlow, Endpoint, FlowConfig, RefreshFlow};
+use ssoflow_emulator::AutoApprove;
 use ssoflow_emulator::{EmulatorConfig, EmulatorThread};
 use ssoflow_files::{CachedToken, TokenCache, TokenKey};
-use ssoflow_test_transport::AutoApprove;
 
 const START_URL: &str = "https://d-1234567890.awsapps.com/start";
 
@@ -37,7 +37,7 @@ fn driver() -> AsyncDriver<ReqwestTransport, TokioClock> {
 fn flow(emulator: &EmulatorThread) -> DeviceFlow {
     let config =
         FlowConfig::new(Endpoint::from_url(emulator.base_url()).unwrap(), START_URL).unwrap();
-    DeviceFlow::new(config, Instant::now(), SystemTime::now())
+    DeviceFlow::new(config, Instant::now())
 }
 
 fn counters(emulator: &EmulatorThread) -> (u64, u64) {
@@ -161,7 +161,7 @@ async fn many_tasks_and_two_providers_cause_one_refresh() {
 async fn transport_failures_have_the_kinds_the_flows_expect() {
     use ssoflow_async::{AsyncTransport, TransportConfig};
     use ssoflow_core::TransportErrorKind;
-    use ssoflow_test_transport::Fault;
+    use ssoflow_emulator::Fault;
 
     let emulator = emulator(false, Duration::from_secs(3600));
     let register = || {

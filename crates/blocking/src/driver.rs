@@ -4,10 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ssoflow_core::{
-    Action, DeviceFlow, Drive, DriveError, Event, Flow, RefreshFlow, SignIn, SignInOutcome, Token,
-    UserPrompt,
-};
+use ssoflow_core::drive::{Action, Drive, DriveError, SignIn};
+use ssoflow_core::{DeviceFlow, Event, Flow, RefreshFlow, Token, UserPrompt};
 
 use crate::transport::{Clock, Transport};
 
@@ -38,7 +36,7 @@ impl<T: Transport, C: Clock> Driver<T, C> {
         }
     }
 
-    /// Stops the flow (with [`FlowError::Cancelled`]) soon after `flag` becomes true, e.g. from a Ctrl-C handler.
+    /// Stops the flow (with [`ssoflow_core::FlowError::Cancelled`]) soon after `flag` becomes true, e.g. from a Ctrl-C handler.
     pub fn with_cancel_flag(mut self, flag: Arc<AtomicBool>) -> Self {
         self.cancel = Some(flag);
         self
@@ -67,31 +65,30 @@ impl<T: Transport, C: Clock> Driver<T, C> {
         mut flow: DeviceFlow,
         mut prompt: impl FnMut(&UserPrompt),
     ) -> Result<SignIn, Error> {
-        let mut outcome = SignInOutcome::default();
-        let drive = self.run(&mut flow, |event| {
-            outcome.observe(&event);
+        let token = self.run(&mut flow, |event| {
             if let Event::UserCode(p) = &event {
                 prompt(p);
             }
-        });
-        outcome.finish(drive)
+        })?;
+        Ok(SignIn {
+            token,
+            new_registration: flow.new_registration().cloned(),
+        })
     }
 
     /// Runs a refresh to its end and returns the refreshed token.
     pub fn refresh(&mut self, mut flow: RefreshFlow) -> Result<Token, Error> {
-        let mut outcome = SignInOutcome::default();
-        let drive = self.run(&mut flow, |event| outcome.observe(&event));
-        outcome.finish_refresh(drive)
+        self.run(&mut flow, |_| {})
     }
 
-    /// Runs any flow to a terminal state, handing every event to `on_event`.
-    /// `Ok` means the flow ended without failing (Authorized, Denied or Expired);
-    /// a failure comes back as an error.
+    /// Runs any flow to its end, handing every event to `on_event`, and
+    /// returns its token, or why there is none (the flow's
+    /// [`outcome`](Flow::outcome) holds the same).
     pub fn run<F: Flow>(
         &mut self,
         flow: &mut F,
         mut on_event: impl FnMut(Event),
-    ) -> Result<(), Error> {
+    ) -> Result<Token, Error> {
         let mut drive = Drive::new(flow, self.clock.now(), self.time_limit);
         loop {
             let cancelled = self
@@ -101,7 +98,7 @@ impl<T: Transport, C: Clock> Driver<T, C> {
             match drive.next(self.clock.now(), cancelled) {
                 Action::Send(transmit) => {
                     let result = self.transport.send(transmit.request);
-                    drive.sent(self.clock.now(), transmit.id, result);
+                    drive.sent(self.clock.now(), self.clock.wall_now(), transmit.id, result);
                 }
                 Action::Event(event) => on_event(event),
                 Action::SleepUntil(wake) => {
@@ -116,6 +113,8 @@ impl<T: Transport, C: Clock> Driver<T, C> {
                     }
                 }
                 Action::Done(result) => return result,
+                // Actions a newer core may add: nothing to do here yet.
+                _ => {}
             }
         }
     }

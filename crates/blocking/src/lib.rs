@@ -7,18 +7,18 @@
 //! any new registration for the caller to persist. **Out of scope:** every
 //! protocol decision (those are in core), files, terminals, browsers.
 //!
-//! The loop follows the core's run-loop contract: `handle_timeout`, drain
-//! `poll_transmit` (send each request and feed its answer), drain `poll_event`,
-//! sleep until `poll_timeout`.
+//! The loop is the core's [`Drive`](ssoflow_core::drive::Drive), the run-loop
+//! contract of [`Flow`](ssoflow_core::Flow) with stop checks, so this driver
+//! and the async one behave alike by construction.
 //!
 //! ```no_run
 //! use ssoflow_blocking::{Driver, SystemClock, UreqTransport};
 //! use ssoflow_core::{DeviceFlow, Endpoint, EndpointVariant, FlowConfig};
-//! use std::time::{Instant, SystemTime};
+//! use std::time::Instant;
 //!
 //! let endpoint = Endpoint::for_region("us-east-1", EndpointVariant::default())?;
 //! let config = FlowConfig::new(endpoint, "https://d-1234567890.awsapps.com/start")?;
-//! let flow = DeviceFlow::new(config, Instant::now(), SystemTime::now());
+//! let flow = DeviceFlow::new(config, Instant::now());
 //! let mut driver = Driver::new(UreqTransport::new(), SystemClock);
 //! let signed_in = driver.sign_in(flow, |prompt| {
 //!     println!("Open {} and enter the code {}", prompt.verification_uri, prompt.user_code);
@@ -38,7 +38,12 @@ mod ureq_transport;
 
 pub use driver::{Driver, Error};
 pub use provider::TokenProvider;
-pub use ssoflow_core::{SignIn, TransportError};
+pub use ssoflow_core::drive::{SignIn, TransportError};
 pub use ssoflow_files::{ProvidedToken, ProviderError};
 pub use transport::{Clock, SystemClock, Transport};
 pub use ureq_transport::{UreqConfig, UreqTransport};
+
+/// The README's example, compiled and run as a doc test so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExample;

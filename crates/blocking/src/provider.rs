@@ -5,10 +5,10 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use ssoflow_core::{Endpoint, RefreshPolicy};
+use ssoflow_core::Endpoint;
 use ssoflow_files::{
-    CachedToken, Check, LOCK_TIMEOUT, ProvidedToken, ProviderError, RefreshPlan, TokenCache,
-    TokenKey, TokenSource,
+    CachedToken, Check, LOCK_TIMEOUT, ProvidedToken, ProviderError, RefreshPlan, RefreshPolicy,
+    TokenCache, TokenKey, TokenSource,
 };
 
 use crate::driver::Driver;

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use ssoflow_core::TransportError;
+use ssoflow_core::drive::TransportError;
 
 /// Sends one HTTP request and returns its response, whatever the status.
 /// Implementations must not treat 4xx/5xx as errors: the flow needs those answers.
@@ -28,7 +28,7 @@ impl<T: Transport + ?Sized> Transport for &mut T {
 pub trait Clock {
     /// The monotonic now.
     fn now(&self) -> Instant;
-    /// The wall-clock now, used only to stamp expiries.
+    /// The wall-clock now: read when each answer arrives, to stamp expiries.
     fn wall_now(&self) -> SystemTime;
     /// Waits until `deadline` (or returns at once if it has passed). The driver
     /// calls this in slices of at most a quarter second so cancellation is prompt.

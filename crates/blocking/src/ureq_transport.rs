@@ -1,7 +1,8 @@
 //! The ureq 3 transport: rustls, per-phase timeouts, a response size limit,
 //! proxies from the environment, and 4xx/5xx returned as responses.
 
-use ssoflow_core::{TransportConfig, TransportError, TransportErrorKind};
+use ssoflow_core::drive::{TransportConfig, TransportError};
+use ssoflow_core::{Endpoint, TransportErrorKind};
 
 use crate::transport::Transport;
 
@@ -79,7 +80,7 @@ impl Transport for UreqTransport {
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
         let agent = match request.uri().host() {
-            Some(host) if ssoflow_core::is_loopback_host(host) => &self.direct,
+            Some(host) if Endpoint::is_loopback_host(host) => &self.direct,
             _ => &self.agent,
         };
         let mut response = agent.run(request).map_err(translate)?;

@@ -172,7 +172,7 @@ fn flow(url: &str, clock: &JumpClock) -> DeviceFlow {
         "https://d-1234567890.awsapps.com/start",
     )
     .unwrap();
-    DeviceFlow::new(config, clock.now(), clock.wall_now())
+    DeviceFlow::new(config, clock.now())
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use std::process::{Command, Stdio};
 
-use ssoflow_core::is_loopback_host;
+use ssoflow_core::Endpoint;
 
 /// Whether `url` may be handed to a browser: `https`, or `http` to a
 /// loopback host. Anything else (a `file:` or `javascript:` URL from a hostile
@@ -23,7 +23,7 @@ pub(crate) fn may_open(url: &str) -> bool {
     };
     match scheme.to_ascii_lowercase().as_str() {
         "https" => !host.is_empty(),
-        "http" => is_loopback_host(host),
+        "http" => Endpoint::is_loopback_host(host),
         _ => false,
     }
 }

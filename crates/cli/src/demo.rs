@@ -6,10 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ssoflow_emulator::{EmulatorConfig, EmulatorThread};
+use ssoflow_emulator::{AutoApprove, EmulatorConfig, EmulatorThread};
 use ssoflow_files::config::Environment;
 use ssoflow_files::{TokenKey, create_private_dir};
-use ssoflow_test_transport::AutoApprove;
 
 use crate::commands::{LogoutArgs, StatusArgs, TokenArgs};
 use crate::login::{LoginArgs, Output};

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 use ssoflow_blocking::{Driver, Error, SystemClock, UreqTransport};
-use ssoflow_core::{DeviceFlow, Event, FlowConfig, FlowError, RefreshPolicy, Token, UserPrompt};
-use ssoflow_files::{CachedRegistration, CachedToken, format_timestamp};
+use ssoflow_core::{DeviceFlow, Event, FlowConfig, FlowError, Token, UserPrompt};
+use ssoflow_files::{CachedRegistration, CachedToken, RefreshPolicy, format_timestamp};
 
 use crate::printable::printable;
 use crate::session::{Places, Session, SessionArgs, parse_scopes};
@@ -163,7 +163,7 @@ fn new_flow(
         Some(registration) => {
             DeviceFlow::with_registration(config, registration, Instant::now(), now)
         }
-        None => DeviceFlow::new(config, Instant::now(), now),
+        None => DeviceFlow::new(config, Instant::now()),
     })
 }
 
@@ -176,8 +176,7 @@ fn sign_in(
     open_browser: bool,
 ) -> Result<Token, Error> {
     let mut countdown: Option<Countdown> = None;
-    let mut token = None;
-    let mut ended = None;
+    let mut shown_code: Option<String> = None;
     let result = driver.run(&mut flow, |event| match event {
         Event::Registered(registration) => {
             // Saved at once, as the AWS CLI does: a later login (or `aws sso
@@ -194,10 +193,38 @@ fn sign_in(
                 "",
             );
         }
+        Event::RegistrationRejected { client_id, user_code_void } => {
+            // No later login (ours or `aws sso login`) may reuse it.
+            let removed = places
+                .cache
+                .remove_registration(&session.registration_key, &client_id);
+            if let Err(error) = &removed {
+                report.warn(&format!("the rejected client registration could not be removed: {error}"));
+            }
+            if let Some(previous) = countdown.take() {
+                previous.stop();
+            }
+            let void = user_code_void.then(|| shown_code.take()).flatten();
+            report.event(
+                json!({
+                    "event": "registration_rejected",
+                    "clientId": client_id,
+                    "removedFromCache": matches!(removed, Ok(true)),
+                    "voidUserCode": void,
+                }),
+                &match &void {
+                    Some(code) => format!(
+                        "The service rejected the client registration, so the code {code} no longer works: do not enter it."
+                    ),
+                    None => "The service rejected the cached client registration; it was dropped.".to_owned(),
+                },
+            );
+        }
         Event::UserCode(prompt) => {
             if let Some(previous) = countdown.take() {
                 previous.stop();
             }
+            shown_code = Some(prompt.user_code.clone());
             show_prompt(&prompt, report, open_browser);
             countdown = report.is_text().then(|| Countdown::start(prompt.expires_at));
         }
@@ -213,20 +240,12 @@ fn sign_in(
                 wait.as_secs_f64().ceil()
             ),
         ),
-        Event::Authorized(t) => token = Some(t),
-        Event::Denied => ended = Some(Error::Denied),
-        Event::Expired => ended = Some(Error::Expired),
         _ => {}
     });
     if let Some(countdown) = countdown {
         countdown.stop();
     }
-    result?;
-    match (token, ended) {
-        (Some(token), _) => Ok(token),
-        (None, Some(error)) => Err(error),
-        (None, None) => Err(Error::Flow(FlowError::Cancelled)),
-    }
+    result
 }
 
 fn show_prompt(prompt: &UserPrompt, report: &Reporter, open_browser: bool) {

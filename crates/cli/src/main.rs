@@ -3,6 +3,7 @@
 
 mod browser;
 mod commands;
+#[cfg(feature = "emulator")]
 mod demo;
 mod login;
 mod printable;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use clap::{Parser, Subcommand};
+#[cfg(feature = "emulator")]
 use ssoflow_emulator::EmulatorArgs;
 use ssoflow_files::config::Environment;
 
@@ -71,6 +73,7 @@ enum Command {
     )]
     Logout(commands::LogoutArgs),
     /// Run the SSO OIDC emulator until Ctrl-C (see `ssoflow-emulator --help`).
+    #[cfg(feature = "emulator")]
     #[command(
         after_help = "Examples:\n  ssoflow emulator --port 0 --auto-approve\n  \
                             ssoflow emulator --port 8000 --state-file emulator-state.json"
@@ -78,6 +81,7 @@ enum Command {
     Emulator(EmulatorArgs),
     /// A guided tour with no AWS account: sign in, check, refresh and sign out
     /// against an embedded emulator in a throw-away HOME.
+    #[cfg(feature = "emulator")]
     #[command(after_help = "Example:\n  ssoflow demo")]
     Demo,
 }
@@ -122,7 +126,11 @@ pub(crate) struct Context {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let cancel = Arc::new(AtomicBool::new(false));
-    if !matches!(cli.command, Command::Emulator(_)) {
+    #[cfg(feature = "emulator")]
+    let handles_ctrl_c = !matches!(cli.command, Command::Emulator(_));
+    #[cfg(not(feature = "emulator"))]
+    let handles_ctrl_c = true;
+    if handles_ctrl_c {
         let flag = Arc::clone(&cancel);
         // Without a handler Ctrl-C still ends the process; with one, a wait
         // ends cleanly and says that nothing was saved.
@@ -138,7 +146,9 @@ fn main() -> ExitCode {
         Command::Token(args) => commands::token(&context, args),
         Command::Status(args) => commands::status(&context, args),
         Command::Logout(args) => commands::logout(&context, args),
+        #[cfg(feature = "emulator")]
         Command::Emulator(args) => return ssoflow_emulator::run_until_stopped(args),
+        #[cfg(feature = "emulator")]
         Command::Demo => demo::run(&context),
     };
     match result {
@@ -172,6 +182,9 @@ mod tests {
             "needs --region"
         );
         assert!(parse(&["token", "--start-url", "https://x", "--region", "us-east-1"]).is_ok());
+        #[cfg(feature = "emulator")]
         assert!(parse(&["emulator", "--port", "0", "--auto-approve"]).is_ok());
+        #[cfg(not(feature = "emulator"))]
+        assert!(parse(&["emulator"]).is_err(), "no emulator in this build");
     }
 }

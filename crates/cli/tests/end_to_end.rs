@@ -17,9 +17,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{START_URL, home, ssoflow, text};
-use ssoflow_emulator::{EmulatorConfig, EmulatorThread};
+use ssoflow_core::ErrorCode;
+use ssoflow_emulator::{AutoApprove, EmulatorConfig, EmulatorThread, Fault};
 use ssoflow_files::{CachedToken, RegistrationKey, TokenCache, TokenKey};
-use ssoflow_test_transport::AutoApprove;
 
 /// A temporary HOME with a config for `[sso-session it]`, and an emulator.
 struct World {
@@ -47,6 +47,15 @@ impl World {
     /// `ssoflow ARGS` with only this world's environment.
     fn command(&self, args: &[&str]) -> Command {
         ssoflow(&self.home, self.emulator.base_url(), args)
+    }
+
+    /// `ssoflow login --output json` in the background, stdout and stderr piped.
+    fn spawn_login_json(&self) -> Child {
+        self.command(&["login", "--sso-session", "it", "--output", "json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -111,16 +120,10 @@ fn login_status_token_logout() {
         assert_eq!(mode(world.cache().dir()), 0o700);
     }
     // The registration is cached under the AWS CLI's key, for the next login (ours or aws's).
-    let registration_key = RegistrationKey {
-        region: "us-east-1".into(),
-        configured_scopes: Some(vec!["sso:account:access".into()]),
-        session_name: Some("it".into()),
-        start_url: START_URL.into(),
-    };
     assert!(
         world
             .cache()
-            .read_registration(&registration_key)
+            .read_registration(&registration_key())
             .unwrap()
             .is_some()
     );
@@ -164,7 +167,7 @@ fn login_status_token_logout() {
     assert!(
         world
             .cache()
-            .read_registration(&registration_key)
+            .read_registration(&registration_key())
             .unwrap()
             .is_some(),
         "registration kept"
@@ -248,31 +251,160 @@ fn json_events_carry_no_secret() {
     }
 }
 
-/// Waits for the user-code event of a `--output json` login and returns the code.
-fn wait_for_user_code(child: &mut Child) -> String {
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    loop {
-        let line = lines
-            .next()
-            .expect("login ended before showing a code")
-            .unwrap();
-        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
-        if event["event"] == "user_code" {
-            return event["userCode"].as_str().unwrap().to_owned();
+/// The JSON events of a running `--output json` command, read as they come.
+struct Events(std::io::Lines<BufReader<std::process::ChildStdout>>);
+
+impl Events {
+    fn of(child: &mut Child) -> Events {
+        Events(BufReader::new(child.stdout.take().unwrap()).lines())
+    }
+
+    /// The next event called `name`, skipping others.
+    fn next(&mut self, name: &str) -> serde_json::Value {
+        loop {
+            let line = self
+                .0
+                .next()
+                .unwrap_or_else(|| panic!("the command ended before a {name} event"))
+                .unwrap();
+            let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if event["event"] == name {
+                return event;
+            }
         }
     }
+}
+
+/// Waits for the user-code event of a `--output json` login and returns the code.
+fn wait_for_user_code(child: &mut Child) -> String {
+    Events::of(child).next("user_code")["userCode"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The AWS CLI's registration key of `[sso-session it]`.
+fn registration_key() -> RegistrationKey {
+    RegistrationKey {
+        region: "us-east-1".into(),
+        configured_scopes: Some(vec!["sso:account:access".into()]),
+        session_name: Some("it".into()),
+        start_url: START_URL.into(),
+    }
+}
+
+/// The JSON events of a `--output json` run, one per stdout line.
+fn json_events(stdout: &[u8]) -> Vec<serde_json::Value> {
+    text(stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_registration_the_service_rejects_is_removed_and_not_reused() {
+    let world = World::auto_approving("rejected");
+    assert_status(
+        &world.run(&["login", "--sso-session", "it", "--no-browser"]),
+        0,
+    );
+    let cache = world.cache();
+    let rejected = cache
+        .read_registration(&registration_key())
+        .unwrap()
+        .unwrap()
+        .client_id;
+    let registrations = || {
+        world
+            .emulator
+            .with_service(|s| s.counters())
+            .register_client
+    };
+    assert_eq!(registrations(), 1);
+
+    // The cached registration is reused, and the service refuses it for the device grant.
+    world
+        .emulator
+        .with_service(|s| s.inject_faults(Fault::Error(ErrorCode::UnauthorizedClient), 1));
+    let output = world.run(&[
+        "login",
+        "--sso-session",
+        "it",
+        "--force",
+        "--output",
+        "json",
+    ]);
+    assert_status(&output, 1);
+    let events = json_events(&output.stdout);
+    let event = events
+        .iter()
+        .find(|e| e["event"] == "registration_rejected")
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert_eq!(event["clientId"], rejected.as_str());
+    assert_eq!(event["removedFromCache"], true);
+    assert!(event["voidUserCode"].is_null(), "no code was shown yet");
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("may not use this grant"), "{stderr}");
+    assert!(!cache.registration_path(&registration_key()).exists());
+    assert_eq!(
+        registrations(),
+        1,
+        "unauthorized_client must not register again"
+    );
+
+    // The next login registers anew instead of reusing the rejected client.
+    assert_status(
+        &world.run(&["login", "--sso-session", "it", "--force", "--no-browser"]),
+        0,
+    );
+    assert_eq!(registrations(), 2);
+    let fresh = cache
+        .read_registration(&registration_key())
+        .unwrap()
+        .unwrap();
+    assert_ne!(fresh.client_id, rejected);
+}
+
+#[test]
+fn a_registration_rejected_while_waiting_voids_the_code_on_screen() {
+    let world = World::new("rejected-waiting", |_| {});
+    let mut child = world.spawn_login_json();
+    let mut events = Events::of(&mut child);
+    let mut next = |name: &str| events.next(name);
+    let first_client = next("registered")["clientId"].as_str().unwrap().to_owned();
+    let first_code = next("user_code")["userCode"].as_str().unwrap().to_owned();
+    // The registration expires while the person is still looking at the code.
+    assert!(
+        world
+            .emulator
+            .with_service(|s| s.expire_registration(&first_client))
+    );
+    let rejected = next("registration_rejected");
+    assert_eq!(rejected["clientId"], first_client.as_str());
+    assert_eq!(rejected["voidUserCode"], first_code.as_str());
+    let second_client = next("registered")["clientId"].as_str().unwrap().to_owned();
+    assert_ne!(second_client, first_client);
+    let second_code = next("user_code")["userCode"].as_str().unwrap().to_owned();
+    assert_ne!(second_code, first_code);
+    world
+        .emulator
+        .with_service(|s| s.approve(&second_code, SystemTime::now()))
+        .unwrap();
+    next("signed_in");
+    let output = child.wait_with_output().unwrap();
+    assert_status(&output, 0);
+    let cached = world
+        .cache()
+        .read_registration(&registration_key())
+        .unwrap()
+        .unwrap();
+    assert_eq!(cached.client_id, second_client);
 }
 
 #[test]
 fn a_denial_exits_3_and_saves_no_token() {
     let world = World::new("denied", |_| {});
-    let mut child = world
-        .command(&["login", "--sso-session", "it", "--output", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = world.spawn_login_json();
     let code = wait_for_user_code(&mut child);
     world
         .emulator
@@ -307,12 +439,7 @@ fn an_expired_code_exits_4() {
 #[test]
 fn ctrl_c_during_the_wait_exits_130_and_leaves_no_partial_file() {
     let world = World::new("cancel", |_| {});
-    let mut child = world
-        .command(&["login", "--sso-session", "it", "--output", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = world.spawn_login_json();
     wait_for_user_code(&mut child);
     let sent = Instant::now();
     let kill = Command::new("kill")
@@ -424,6 +551,7 @@ fn a_corrupt_token_file_is_reported_and_left_alone() {
     assert!(world.stored().refreshable().is_some());
 }
 
+#[cfg(feature = "emulator")]
 #[test]
 fn the_demo_runs_start_to_end() {
     let output = Command::new(env!("CARGO_BIN_EXE_ssoflow"))
@@ -449,7 +577,11 @@ fn the_demo_runs_start_to_end() {
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    for command in ["login", "token", "status", "logout", "emulator", "demo"] {
+    let mut commands = vec!["login", "token", "status", "logout"];
+    if cfg!(feature = "emulator") {
+        commands.extend(["emulator", "demo"]);
+    }
+    for command in commands {
         let output = Command::new(env!("CARGO_BIN_EXE_ssoflow"))
             .args([command, "--help"])
             .output()

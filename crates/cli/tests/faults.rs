@@ -13,18 +13,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use common::{home, ssoflow, text};
 
 use ssoflow_core::ErrorCode;
-use ssoflow_emulator::{EmulatorConfig, EmulatorThread};
+use ssoflow_emulator::{AutoApprove, EmulatorConfig, EmulatorThread, Fault};
 use ssoflow_files::{CachedToken, TokenCache, TokenKey};
-use ssoflow_test_transport::{AutoApprove, Fault};
 
 fn stored(home: &Path) -> Option<Vec<u8>> {
     std::fs::read(TokenCache::in_home(home).token_path(&TokenKey::SsoSession("it".into()))).ok()
@@ -84,6 +82,46 @@ fn row_malformed_bodies_until_the_retries_run_out_fail_cleanly() {
         "{stderr}"
     );
     assert!(stored(&home).is_none(), "no token file");
+}
+
+#[test]
+fn row_an_unreadable_token_answer_ends_the_sign_in_at_once_and_says_the_code_is_spent() {
+    // A 200 to the device-code poll that cannot be read: the service has
+    // spent the code, so polling again could only get invalid_grant.
+    let home = home("faults", "unreadable-token");
+    let emulator = EmulatorThread::start(EmulatorConfig::default()).unwrap();
+    let mut child = ssoflow(
+        &home,
+        emulator.base_url(),
+        &["login", "--sso-session", "it", "--output", "json"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("a user code before the end").unwrap();
+        if line.contains(r#""event":"user_code""#) {
+            break;
+        }
+    }
+    // The first poll comes one interval (1 s) after the code.
+    emulator.with_service(|s| s.inject_faults(Fault::MalformedBody, 1));
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let output = child.wait_with_output().unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("could not be read") && stderr.contains("device code is spent"),
+        "{stderr}"
+    );
+    assert!(
+        !rest.iter().any(|line| line.contains("retrying")),
+        "the poll was sent again: {rest:?}"
+    );
+    assert_eq!(emulator.with_service(|s| s.counters()).create_token, 1);
+    assert_eq!(stored(&home), None);
 }
 
 #[test]
@@ -171,108 +209,122 @@ fn row_slow_down_on_polls_stretches_the_interval_and_still_signs_in() {
     );
 }
 
-/// A tiny HTTP POST for the admin API of an emulator in another process.
-fn admin_post(base: &str, path: &str, body: &str) -> String {
-    let authority = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(authority).unwrap();
-    write!(
-        stream,
-        "POST /_emulator/{path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    answer
-}
+/// The emulator as a process of its own (the `ssoflow emulator` command),
+/// killed and restarted: needs the `emulator` feature.
+#[cfg(feature = "emulator")]
+mod emulator_process {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
 
-fn start_emulator_process(home: &Path, port: &str, state: &Path) -> (Child, String) {
-    let mut child = ssoflow(
-        home,
-        "",
-        &[
-            "emulator",
-            "--port",
-            port,
-            "--state-file",
-            state.to_str().unwrap(),
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
+    use super::*;
+
+    /// A tiny HTTP POST for the admin API of an emulator in another process.
+    fn admin_post(base: &str, path: &str, body: &str) -> String {
+        let authority = base.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(authority).unwrap();
+        write!(
+            stream,
+            "POST /_emulator/{path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
         .unwrap();
-    (child, first.trim().to_owned())
-}
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    }
 
-#[test]
-fn row_the_emulator_killed_and_restarted_from_its_state_file_mid_flow() {
-    let home = home("faults", "restart");
-    let state = home.join("emulator-state.json");
-    let (mut emulator, base) = start_emulator_process(&home, "0", &state);
-    let port = base.rsplit(':').next().unwrap().to_owned();
-
-    let mut login = ssoflow(
-        &home,
-        &base,
-        &["login", "--sso-session", "it", "--output", "json"],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut lines = BufReader::new(login.stdout.take().unwrap()).lines();
-    let user_code = loop {
-        let event: serde_json::Value =
-            serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-        if event["event"] == "user_code" {
-            break event["userCode"].as_str().unwrap().to_owned();
-        }
-    };
-    // Let the state file catch up (writes are coalesced over 100 ms), then kill -9.
-    std::thread::sleep(Duration::from_millis(500));
-    emulator.kill().unwrap();
-    emulator.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(1500)); // login meets refused connections
-
-    let (mut restarted, again) = start_emulator_process(&home, &port, &state);
-    assert_eq!(again, base, "the same address");
-    let approved = admin_post(
-        &base,
-        "approve",
-        &format!(r#"{{"userCode": "{user_code}"}}"#),
-    );
-    assert!(
-        approved.starts_with("HTTP/1.1 200"),
-        "the pending code survived: {approved}"
-    );
-
-    let rest: Vec<String> = lines.map(|line| line.unwrap()).collect();
-    let status = login.wait().unwrap();
-    let mut stderr = String::new();
-    login
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
+    fn start_emulator_process(
+        home: &Path,
+        port: &str,
+        state: &Path,
+    ) -> (std::process::Child, String) {
+        let mut child = ssoflow(
+            home,
+            "",
+            &[
+                "emulator",
+                "--port",
+                port,
+                "--state-file",
+                state.to_str().unwrap(),
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
         .unwrap();
-    assert!(status.success(), "{stderr}\n{rest:?}");
-    assert!(
-        rest.iter().any(|line| line.contains("\"retrying\"")),
-        "it retried while the emulator was down: {rest:?}"
-    );
-    assert!(rest.last().unwrap().contains("\"signed_in\""), "{rest:?}");
-    assert!(
-        CachedToken::parse(&stored(&home).unwrap())
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        (child, first.trim().to_owned())
+    }
+
+    #[test]
+    fn row_the_emulator_killed_and_restarted_from_its_state_file_mid_flow() {
+        let home = home("faults", "restart");
+        let state = home.join("emulator-state.json");
+        let (mut emulator, base) = start_emulator_process(&home, "0", &state);
+        let port = base.rsplit(':').next().unwrap().to_owned();
+
+        let mut login = ssoflow(
+            &home,
+            &base,
+            &["login", "--sso-session", "it", "--output", "json"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        let mut lines = BufReader::new(login.stdout.take().unwrap()).lines();
+        let user_code = loop {
+            let event: serde_json::Value =
+                serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+            if event["event"] == "user_code" {
+                break event["userCode"].as_str().unwrap().to_owned();
+            }
+        };
+        // Let the state file catch up (writes are coalesced over 100 ms), then kill -9.
+        std::thread::sleep(Duration::from_millis(500));
+        emulator.kill().unwrap();
+        emulator.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(1500)); // login meets refused connections
+
+        let (mut restarted, again) = start_emulator_process(&home, &port, &state);
+        assert_eq!(again, base, "the same address");
+        let approved = admin_post(
+            &base,
+            "approve",
+            &format!(r#"{{"userCode": "{user_code}"}}"#),
+        );
+        assert!(
+            approved.starts_with("HTTP/1.1 200"),
+            "the pending code survived: {approved}"
+        );
+
+        let rest: Vec<String> = lines.map(|line| line.unwrap()).collect();
+        let status = login.wait().unwrap();
+        let mut stderr = String::new();
+        login
+            .stderr
+            .take()
             .unwrap()
-            .refreshable()
-            .is_some()
-    );
-    let _ = restarted.kill();
-    let _ = restarted.wait();
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert!(status.success(), "{stderr}\n{rest:?}");
+        assert!(
+            rest.iter().any(|line| line.contains("\"retrying\"")),
+            "it retried while the emulator was down: {rest:?}"
+        );
+        assert!(rest.last().unwrap().contains("\"signed_in\""), "{rest:?}");
+        assert!(
+            CachedToken::parse(&stored(&home).unwrap())
+                .unwrap()
+                .refreshable()
+                .is_some()
+        );
+        let _ = restarted.kill();
+        let _ = restarted.wait();
+    }
 }

@@ -18,9 +18,9 @@ use std::time::Duration;
 
 use common::{START_URL, home, ssoflow, text};
 
+use ssoflow_emulator::{AutoApprove, Fault};
 use ssoflow_emulator::{EmulatorConfig, EmulatorThread};
 use ssoflow_files::{CachedToken, TokenCache, TokenKey};
-use ssoflow_test_transport::{AutoApprove, Fault};
 
 /// A service that registers, then hands out a user code full of terminal
 /// escapes and a `javascript:` link, then denies: answers in order, one

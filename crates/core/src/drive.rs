@@ -1,13 +1,43 @@
-//! The run loop of a driver, without the I/O: [`Drive`] says what to do next
-//! (send this request, hand out this event, sleep until then, stop with this
-//! result) and is told what happened. The blocking and the async drivers are
-//! thin shells around it, so they send the same requests, report the same
-//! events and end with the same errors, by construction.
+//! For those who write a driver: the run loop without the I/O, and what
+//! every transport shares.
+//!
+//! [`Drive`] says what to do next (send this request, hand out this event,
+//! sleep until then, stop with this result) and is told what happened. The
+//! blocking and the async drivers of ssoflow are thin shells around it, so
+//! they send the same requests, report the same events and end with the same
+//! errors, by construction. A driver of your own (another runtime, another
+//! HTTP client) is the same shell:
+//!
+//! ```
+//! use std::time::{Instant, SystemTime};
+//! use ssoflow_core::drive::{Action, Drive, DriveError, TransportError};
+//! use ssoflow_core::{Flow, Token};
+//!
+//! fn run<F: Flow>(
+//!     flow: &mut F,
+//!     mut send: impl FnMut(http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, TransportError>,
+//!     mut sleep_until: impl FnMut(Instant),
+//! ) -> Result<Token, DriveError> {
+//!     let mut drive = Drive::new(flow, Instant::now(), None);
+//!     loop {
+//!         match drive.next(Instant::now(), false) {
+//!             Action::Send(transmit) => {
+//!                 let answer = send(transmit.request);
+//!                 drive.sent(Instant::now(), SystemTime::now(), transmit.id, answer);
+//!             }
+//!             Action::Event(event) => println!("{event:?}"),
+//!             Action::SleepUntil(wake) => sleep_until(wake),
+//!             Action::Done(result) => return result,
+//!             _ => {}
+//!         }
+//!     }
+//! }
+//! ```
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{ApiMisuse, FlowError, TransportErrorKind};
-use crate::flow::{Event, Flow, RequestId, Transmit};
+use crate::flow::{Event, Flow, Outcome, RequestId, Transmit};
 use crate::token::{Registration, Token};
 
 /// A failure below HTTP, as a transport reports it: what kind, and a message
@@ -131,6 +161,7 @@ impl From<ApiMisuse> for DriveError {
 
 /// What the driver does next; see [`Drive::next`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Action {
     /// Send this request and report the answer with [`Drive::sent`].
     Send(Transmit),
@@ -138,9 +169,9 @@ pub enum Action {
     Event(Event),
     /// Wait until then (a driver may wake earlier, e.g. to check a cancel flag).
     SleepUntil(Instant),
-    /// The flow is over: `Ok` for Authorized, Denied or Expired (see the
-    /// events), `Err` for a failure, a stop or the time limit.
-    Done(Result<(), DriveError>),
+    /// The flow is over: the token, or why there is none (a denial, an
+    /// expiry, a failure, a stop or the time limit).
+    Done(Result<Token, DriveError>),
 }
 
 #[derive(Debug)]
@@ -149,20 +180,18 @@ enum Phase {
     Start,
     /// Sending whatever is due.
     Sending,
-    /// Handing out events; what ended the flow, if something did.
+    /// Handing out events; the stop that ended the flow, if one did.
     Draining {
         stop: Option<DriveError>,
-        failure: Option<FlowError>,
     },
-    Finished(Result<(), DriveError>),
+    Finished(Result<Token, DriveError>),
 }
 
-/// A flow being driven: the loop of `docs/architecture.md` (run-loop
-/// contract) with the stop checks and error translation every driver needs.
-/// Nothing is sent after a stop (cancel or time limit) is seen, a user code
-/// of a flow that already ended is not handed out, and transport failures
-/// that exhaust the retries come back as [`DriveError::Transport`] with the
-/// last transport error.
+/// A flow being driven: the run-loop contract of [`Flow`] with the stop
+/// checks and error translation every driver needs. Nothing is sent after a
+/// stop (cancel or time limit) is seen, a user code of a flow that already
+/// ended is not handed out, and transport failures that exhaust the retries
+/// come back as [`DriveError::Transport`] with the last transport error.
 #[derive(Debug)]
 pub struct Drive<'f, F: Flow> {
     flow: &'f mut F,
@@ -202,40 +231,28 @@ impl<'f, F: Flow> Drive<'f, F> {
                     }
                     // A flow that just finished keeps its result even if a stop
                     // came at the same moment.
-                    let stop = match self.flow.state().is_terminal() {
-                        true => None,
-                        false => self.stop_reason(now, cancelled),
+                    let stop = match self.flow.outcome() {
+                        Some(_) => None,
+                        None => self.stop_reason(now, cancelled),
                     };
                     if stop.is_some() {
                         self.flow.cancel();
                     }
-                    self.phase = Phase::Draining {
-                        stop,
-                        failure: None,
-                    };
+                    self.phase = Phase::Draining { stop };
                 }
-                Phase::Draining { stop, mut failure } => {
+                Phase::Draining { stop } => {
                     if let Some(event) = self.flow.poll_event() {
-                        let terminal = self.flow.state().is_terminal();
-                        let shown = match &event {
-                            Event::Failed(error) => {
-                                failure = Some(error.clone());
-                                true
-                            }
-                            // A code whose flow has already ended cannot be used.
-                            Event::UserCode(_) => !terminal,
-                            _ => true,
-                        };
-                        self.phase = Phase::Draining { stop, failure };
-                        if shown {
-                            return Action::Event(event);
+                        let ended = self.flow.outcome().is_some();
+                        self.phase = Phase::Draining { stop };
+                        // A code whose flow has already ended cannot be used.
+                        if ended && matches!(event, Event::UserCode(_)) {
+                            continue;
                         }
-                        continue;
+                        return Action::Event(event);
                     }
-                    let result = match (stop, failure) {
+                    let result = match (stop, self.flow.outcome().cloned()) {
                         (Some(stop), _) => Some(Err(stop)),
-                        (None, Some(error)) => Some(Err(self.translate(error))),
-                        (None, None) if self.flow.state().is_terminal() => Some(Ok(())),
+                        (None, Some(outcome)) => Some(self.result_of(outcome)),
                         (None, None) => None,
                     };
                     if let Some(result) = result {
@@ -243,8 +260,7 @@ impl<'f, F: Flow> Drive<'f, F> {
                         return Action::Done(result);
                     }
                     let Some(wake) = self.flow.poll_timeout() else {
-                        // Not terminal, nothing in flight, no timer: the core's
-                        // machines never do this; end it rather than spin.
+                        // Only an ended flow has no wake-up time; end it rather than spin.
                         self.flow.cancel();
                         continue;
                     };
@@ -261,17 +277,19 @@ impl<'f, F: Flow> Drive<'f, F> {
         }
     }
 
-    /// Reports the answer to the request [`Action::Send`] handed out.
+    /// Reports the answer to the request [`Action::Send`] handed out:
+    /// `wall_now` is the wall-clock time it arrived (expiries are stamped from it).
     pub fn sent(
         &mut self,
         now: Instant,
+        wall_now: SystemTime,
         id: RequestId,
         result: Result<http::Response<Vec<u8>>, TransportError>,
     ) {
         let handled = match result {
             Ok(response) => {
                 self.last_transport = None;
-                self.flow.handle_response(now, id, response)
+                self.flow.handle_response(now, wall_now, id, response)
             }
             Err(error) => {
                 let attempts = self
@@ -298,12 +316,19 @@ impl<'f, F: Flow> Drive<'f, F> {
             .then_some(DriveError::TimedOut(limit))
     }
 
-    fn translate(&mut self, error: FlowError) -> DriveError {
-        match (error, self.last_transport.take()) {
-            (FlowError::RetriesExhausted { .. }, Some((source, attempts))) => {
-                DriveError::Transport { source, attempts }
-            }
-            (error, _) => DriveError::Flow(error),
+    /// The flow's outcome as the driver's result: the one place an outcome
+    /// becomes a token or an error.
+    fn result_of(&mut self, outcome: Outcome) -> Result<Token, DriveError> {
+        match outcome {
+            Outcome::Authorized(token) => Ok(token),
+            Outcome::Denied => Err(DriveError::Denied),
+            Outcome::Expired => Err(DriveError::Expired),
+            Outcome::Failed(error) => Err(match (error, self.last_transport.take()) {
+                (FlowError::RetriesExhausted { .. }, Some((source, attempts))) => {
+                    DriveError::Transport { source, attempts }
+                }
+                (error, _) => DriveError::Flow(error),
+            }),
         }
     }
 }
@@ -316,44 +341,4 @@ pub struct SignIn {
     pub token: Token,
     /// A registration obtained during this flow: persist it so the next sign-in can skip RegisterClient.
     pub new_registration: Option<Registration>,
-}
-
-/// Collects a device flow's events into its result, the same way for every driver.
-#[derive(Debug, Default)]
-pub struct SignInOutcome {
-    token: Option<Token>,
-    new_registration: Option<Registration>,
-    ended: Option<DriveError>,
-}
-
-impl SignInOutcome {
-    /// Notes what `event` says about the result.
-    pub fn observe(&mut self, event: &Event) {
-        match event {
-            Event::Registered(registration) => self.new_registration = Some(registration.clone()),
-            Event::Authorized(token) => self.token = Some(token.clone()),
-            Event::Denied => self.ended = Some(DriveError::Denied),
-            Event::Expired => self.ended = Some(DriveError::Expired),
-            _ => {}
-        }
-    }
-
-    /// The sign-in, given how the drive ended.
-    pub fn finish(self, drive: Result<(), DriveError>) -> Result<SignIn, DriveError> {
-        drive?;
-        match (self.token, self.ended) {
-            (Some(token), _) => Ok(SignIn {
-                token,
-                new_registration: self.new_registration,
-            }),
-            (None, Some(error)) => Err(error),
-            (None, None) => Err(DriveError::Flow(FlowError::Cancelled)),
-        }
-    }
-
-    /// The refreshed token, given how a refresh drive ended.
-    pub fn finish_refresh(self, drive: Result<(), DriveError>) -> Result<Token, DriveError> {
-        drive?;
-        self.token.ok_or(DriveError::Flow(FlowError::Cancelled))
-    }
 }

@@ -2,7 +2,7 @@
 //! §10), or an explicit override URL, validated so that no input can redirect
 //! requests to another host or send secrets over plain HTTP off this machine.
 
-use crate::wire::Operation;
+use crate::operation::Operation;
 
 /// A validated SSO OIDC base URL (scheme, host, optional port, optional path prefix).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,7 +243,7 @@ impl Endpoint {
         }
         match scheme {
             "https" => {}
-            "http" if is_loopback_host(host) => {}
+            "http" if Endpoint::is_loopback_host(host) => {}
             "http" => return Err(ConfigError::InsecureUrl(url.to_owned())),
             _ => return Err(invalid("the scheme must be https (or http for loopback)")),
         }
@@ -259,6 +259,18 @@ impl Endpoint {
         Ok(endpoint)
     }
 
+    /// True for a loopback host: `localhost`, 127.0.0.0/8 and `::1` (with or
+    /// without brackets). Plain HTTP is allowed only to these, and transports send
+    /// to them directly, never through a proxy.
+    pub fn is_loopback_host(host: &str) -> bool {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if bare.eq_ignore_ascii_case("localhost") {
+            return true;
+        }
+        bare.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+    }
+
     /// The base URL, without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.base
@@ -268,18 +280,6 @@ impl Endpoint {
     pub fn uri(&self, op: Operation) -> Result<http::Uri, http::uri::InvalidUri> {
         format!("{}{}", self.base, op.path()).parse()
     }
-}
-
-/// True for a loopback host: `localhost`, 127.0.0.0/8 and `::1` (with or
-/// without brackets). Plain HTTP is allowed only to these, and transports send
-/// to them directly, never through a proxy.
-pub fn is_loopback_host(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if bare.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    bare.parse::<std::net::IpAddr>()
-        .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

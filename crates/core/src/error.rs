@@ -1,10 +1,14 @@
 //! The service's errors (`wire-protocol.md` §9), the flow's outcomes, and the
 //! separate family of caller mistakes.
 
-use crate::wire::{self, ERROR_TYPE_HEADER, ERROR_TYPE_NAMESPACE, ErrorBody};
+use std::time::Duration;
+
+use crate::operation::Operation;
+use crate::wire::{self, ERROR_TYPE_HEADER, ErrorBody};
 
 /// Every error code of the service model (§9.3), plus unknown codes kept as data.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// `AccessDeniedException` / `access_denied`: the person said no (or a KMS denial).
     AccessDenied,
@@ -40,12 +44,12 @@ pub enum ErrorCode {
 
 /// What a client does after an error, decided by the code (and a 5xx status).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NextStep {
+pub(crate) enum NextStep {
     /// Wait one interval and poll again (`authorization_pending`).
     Wait,
     /// Add 5 s to the interval for good, then poll again (`slow_down`).
     SlowDown,
-    /// Drop the registration and register again, once (`invalid_client`, `unauthorized_client`).
+    /// Drop the registration and register again, once (`invalid_client`).
     RegisterAgain,
     /// A transient fault: retry after a growing, capped wait.
     Retry,
@@ -175,16 +179,18 @@ impl ErrorCode {
     }
 
     /// The HTTP status the service sends with this code (400 for unknown codes).
-    pub fn status(&self) -> u16 {
+    pub(crate) fn status(&self) -> u16 {
         self.row().map_or(400, |row| row.3)
     }
 
     /// What the client does next (`wire-protocol.md` §9.4, `device-flow.md` §5).
-    pub fn next_step(&self) -> NextStep {
+    /// `unauthorized_client` stops: a new registration would ask for the same
+    /// grant types, which the service has just refused.
+    pub(crate) fn next_step(&self) -> NextStep {
         match self {
             ErrorCode::AuthorizationPending => NextStep::Wait,
             ErrorCode::SlowDown => NextStep::SlowDown,
-            ErrorCode::InvalidClient | ErrorCode::UnauthorizedClient => NextStep::RegisterAgain,
+            ErrorCode::InvalidClient => NextStep::RegisterAgain,
             ErrorCode::InternalServer => NextStep::Retry,
             _ => NextStep::Stop,
         }
@@ -262,35 +268,8 @@ impl ServiceError {
         })
     }
 
-    /// The response a server sends for this error: status, JSON content type,
-    /// `x-amzn-ErrorType` and the OAuth body. The simulated service uses this, so
-    /// the parser above and the server can never disagree.
-    pub fn to_response(&self) -> http::Response<Vec<u8>> {
-        let body = ErrorBody {
-            error: Some(self.code.oauth_error().to_owned()),
-            error_description: self.description.clone(),
-            reason: self.reason.clone(),
-            endpoint: self.endpoint.clone(),
-            region: self.region.clone(),
-        };
-        let mut response = http::Response::new(wire::encode(&body));
-        *response.status_mut() =
-            http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::BAD_REQUEST);
-        let headers = response.headers_mut();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static(wire::CONTENT_TYPE_JSON),
-        );
-        if let Ok(value) =
-            http::HeaderValue::from_str(&format!("{}:{ERROR_TYPE_NAMESPACE}", self.code.shape()))
-        {
-            headers.insert(ERROR_TYPE_HEADER, value);
-        }
-        response
-    }
-
     /// What the client does next: a 5xx is always retried, whatever its code.
-    pub fn next_step(&self) -> NextStep {
+    pub(crate) fn next_step(&self) -> NextStep {
         if self.status >= 500 || self.status == 429 {
             NextStep::Retry
         } else {
@@ -308,6 +287,7 @@ fn sanitize_error_type(raw: &str) -> &str {
 
 /// A response body that does not hold what the flow needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The body is not JSON of the expected shape.
     Json(String),
@@ -333,31 +313,41 @@ pub enum TransportErrorKind {
     Other,
 }
 
-/// Why a flow ended without a token; comparable so tests can assert on it.
+/// Why a flow failed; comparable so tests can assert on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FlowError {
     /// The service refused in a way no retry fixes (invalid grant, scope, request, unknown codes…).
     Service {
         /// The operation that was refused.
-        operation: &'static str,
+        operation: Operation,
         /// The service's answer (boxed: it is large and this path is rare).
         error: Box<ServiceError>,
     },
     /// Transient failures went on until the retry budget ran out.
     RetriesExhausted {
         /// The operation that kept failing.
-        operation: &'static str,
+        operation: Operation,
         /// How many requests were sent.
         attempts: u32,
         /// The last failure, in words.
         last: String,
     },
-    /// A success response lacked what the flow needs.
+    /// A success response lacked what the flow needs, on every attempt.
     Decode {
         /// The operation whose response it was.
-        operation: &'static str,
+        operation: Operation,
         /// What is wrong with it.
+        error: DecodeError,
+    },
+    /// The service accepted a single-use grant but its answer could not be
+    /// read. The grant is spent (a device code yields one token; a refresh
+    /// token may have been rotated), so the request is not sent again: that
+    /// could only fail with `invalid_grant` and hide this cause.
+    GrantSpent {
+        /// Which grant: `"device code"` or `"refresh token"`.
+        grant: &'static str,
+        /// What is wrong with the answer.
         error: DecodeError,
     },
     /// The registration's secret expired; a new sign-in is needed.
@@ -380,7 +370,9 @@ impl FlowError {
                     | ErrorCode::ExpiredToken
                     | ErrorCode::AccessDenied
             ),
-            FlowError::RegistrationExpired | FlowError::NotRefreshable => true,
+            FlowError::GrantSpent { .. }
+            | FlowError::RegistrationExpired
+            | FlowError::NotRefreshable => true,
             _ => false,
         }
     }
@@ -392,6 +384,15 @@ impl FlowError {
 pub enum ApiMisuse {
     /// A response or transport error was handed in for a request that is not in flight.
     UnknownRequest(u64),
+    /// The answer came after the flow had stopped waiting for it (it waits
+    /// this long, then counts the request as lost and may send again). A
+    /// driver must time its requests out sooner.
+    AnswerTooLate {
+        /// The request's id.
+        id: u64,
+        /// How long the flow waited.
+        waited: Duration,
+    },
 }
 
 // Display and Error are hand-written rather than derived with thiserror: it
@@ -428,7 +429,22 @@ impl std::fmt::Display for FlowError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FlowError::Service { operation, error } => {
-                write!(f, "the SSO OIDC service refused {operation}: {error}")
+                write!(
+                    f,
+                    "the SSO OIDC service refused {}: {error}",
+                    operation.name()
+                )?;
+                match error.code {
+                    ErrorCode::UnauthorizedClient => f.write_str(
+                        "; the client registration may not use this grant, so it was dropped: \
+                         sign in again to register a new client",
+                    ),
+                    ErrorCode::InvalidClient => f.write_str(
+                        "; the client registration is unknown or expired even after registering \
+                         again: sign in again later",
+                    ),
+                    _ => Ok(()),
+                }
             }
             FlowError::RetriesExhausted {
                 operation,
@@ -437,12 +453,18 @@ impl std::fmt::Display for FlowError {
             } => {
                 write!(
                     f,
-                    "{operation} kept failing ({attempts} attempts); last problem: {last}"
+                    "{} kept failing ({attempts} attempts); last problem: {last}",
+                    operation.name()
                 )
             }
             FlowError::Decode { operation, error } => {
-                write!(f, "the {operation} response is unusable: {error}")
+                write!(f, "the {} response is unusable: {error}", operation.name())
             }
+            FlowError::GrantSpent { grant, error } => write!(
+                f,
+                "the service accepted the {grant} but its answer could not be read ({error}); \
+                 the {grant} is spent, so it was not sent again: sign in again"
+            ),
             FlowError::RegistrationExpired => {
                 f.write_str("the client registration has expired; sign in again")
             }
@@ -468,6 +490,12 @@ impl std::fmt::Display for ApiMisuse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ApiMisuse::UnknownRequest(id) => write!(f, "no request with id {id} is in flight"),
+            ApiMisuse::AnswerTooLate { id, waited } => write!(
+                f,
+                "the answer to request {id} came after the flow stopped waiting for it \
+                 ({} s); time requests out sooner",
+                waited.as_secs()
+            ),
         }
     }
 }
@@ -558,7 +586,7 @@ mod tests {
             assert_eq!(code.shape(), *shape);
             assert_eq!(code.oauth_error(), *oauth);
             let sent = ServiceError::new(code.clone(), "why");
-            let r = sent.to_response();
+            let r = crate::server::error_response(&sent);
             assert_eq!(r.status().as_u16(), *status);
             assert_eq!(r.headers()["content-type"], "application/json");
             assert_eq!(
@@ -576,9 +604,9 @@ mod tests {
         assert_eq!(AuthorizationPending.next_step(), NextStep::Wait);
         assert_eq!(SlowDown.next_step(), NextStep::SlowDown);
         assert_eq!(InvalidClient.next_step(), NextStep::RegisterAgain);
-        assert_eq!(UnauthorizedClient.next_step(), NextStep::RegisterAgain);
         assert_eq!(InternalServer.next_step(), NextStep::Retry);
         for stop in [
+            UnauthorizedClient,
             AccessDenied,
             ExpiredToken,
             InvalidGrant,

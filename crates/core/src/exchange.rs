@@ -1,6 +1,7 @@
-//! Machinery both flows share: request ids, the one request in flight, when the
-//! next request may go, the transient-failure counter with its backoff, time
-//! arithmetic that cannot overflow, and the event queue.
+//! Machinery every flow shares: request ids, the one request in flight and how
+//! long the flow waits for its answer, when the next request may go, the
+//! transient-failure counter with its backoff, time arithmetic that cannot
+//! overflow, and the event queue.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
@@ -11,12 +12,19 @@ use serde::Serialize;
 use crate::endpoint::Endpoint;
 use crate::error::{ApiMisuse, DecodeError, FlowError};
 use crate::flow::{Event, RequestId, Transmit};
+use crate::operation::Operation;
 use crate::secret::{AccessToken, RefreshToken};
-use crate::wire::{self, Operation};
+use crate::wire;
 
 /// Longest duration taken from the wire; larger values are clamped so that no
 /// time arithmetic can overflow (ten years is far beyond any real lifetime).
 pub(crate) const MAX_WIRE_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// How long a flow waits for the answer to a request before it counts the
+/// request as lost and may send again. Longer than any transport's own
+/// timeouts (ours: 10 s to connect, 30 s to read), so a working driver always
+/// reports first; this only rescues a driver that dropped a [`Transmit`].
+pub(crate) const ANSWER_WAIT_LIMIT: Duration = Duration::from_secs(120);
 
 /// Seconds from the wire as a duration, clamped to `0..=MAX_WIRE_DURATION`.
 pub(crate) fn wire_seconds(secs: i64) -> Duration {
@@ -29,29 +37,9 @@ pub(crate) fn later(t: Instant, d: Duration) -> Instant {
     t.checked_add(d).unwrap_or(t)
 }
 
-/// Maps monotonic instants to wall-clock times through one pair the caller gave.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct TimeAnchor {
-    mono: Instant,
-    wall: SystemTime,
-}
-
-impl TimeAnchor {
-    pub(crate) fn new(mono: Instant, wall: SystemTime) -> Self {
-        TimeAnchor { mono, wall }
-    }
-
-    /// The wall-clock time at `now`.
-    pub(crate) fn wall_at(&self, now: Instant) -> SystemTime {
-        let elapsed = now.saturating_duration_since(self.mono);
-        self.wall.checked_add(elapsed).unwrap_or(self.wall)
-    }
-
-    /// The wall-clock time `d` after `now`.
-    pub(crate) fn wall_after(&self, now: Instant, d: Duration) -> SystemTime {
-        let at = self.wall_at(now);
-        at.checked_add(d).unwrap_or(at)
-    }
+/// `t + d` on the wall clock, or `t` itself when the sum is not representable.
+pub(crate) fn wall_later(t: SystemTime, d: Duration) -> SystemTime {
+    t.checked_add(d).unwrap_or(t)
 }
 
 /// The transient failure last seen, kept so that a flow that gives up can say why.
@@ -61,12 +49,21 @@ pub(crate) enum Trouble {
     Other(String),
 }
 
-/// Request bookkeeping shared by both machines.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    id: RequestId,
+    op: Operation,
+    sent_at: Instant,
+}
+
+/// Request bookkeeping shared by every machine.
 #[derive(Debug)]
 pub(crate) struct Exchange {
     pub(crate) endpoint: Endpoint,
     next_id: u64,
-    in_flight: Option<(RequestId, Operation)>,
+    in_flight: Option<InFlight>,
+    /// The last request the flow stopped waiting for, so its late answer gets a clear error.
+    given_up: Option<RequestId>,
     /// The next request may be sent at or after this instant.
     pub(crate) ready_at: Instant,
     /// Consecutive transient failures (reset by any well-formed answer).
@@ -83,6 +80,7 @@ impl Exchange {
             endpoint,
             next_id: 0,
             in_flight: None,
+            given_up: None,
             ready_at: now,
             failures: 0,
             trouble: None,
@@ -101,8 +99,18 @@ impl Exchange {
         self.in_flight.is_some()
     }
 
-    /// Builds and records the one request in flight.
-    pub(crate) fn transmit(&mut self, op: Operation, body: &impl Serialize) -> Option<Transmit> {
+    /// When the flow stops waiting for the request in flight, if one is.
+    pub(crate) fn answer_deadline(&self) -> Option<Instant> {
+        self.in_flight.map(|f| later(f.sent_at, ANSWER_WAIT_LIMIT))
+    }
+
+    /// Builds and records the one request in flight, sent at `now`.
+    pub(crate) fn transmit(
+        &mut self,
+        now: Instant,
+        op: Operation,
+        body: &impl Serialize,
+    ) -> Option<Transmit> {
         let uri = self.endpoint.uri(op).ok()?;
         let mut request = http::Request::new(wire::encode(body));
         *request.method_mut() = http::Method::POST;
@@ -113,7 +121,11 @@ impl Exchange {
         );
         let id = RequestId(self.next_id);
         self.next_id = self.next_id.wrapping_add(1);
-        self.in_flight = Some((id, op));
+        self.in_flight = Some(InFlight {
+            id,
+            op,
+            sent_at: now,
+        });
         Some(Transmit {
             id,
             operation: op,
@@ -129,13 +141,29 @@ impl Exchange {
         terminal: bool,
     ) -> Result<Option<Operation>, ApiMisuse> {
         match self.in_flight {
-            Some((current, op)) if current == id => {
+            Some(current) if current.id == id => {
                 self.in_flight = None;
-                Ok(if terminal { None } else { Some(op) })
+                Ok(if terminal { None } else { Some(current.op) })
             }
             _ if terminal && id.0 < self.next_id => Ok(None),
+            _ if self.given_up == Some(id) => Err(ApiMisuse::AnswerTooLate {
+                id: id.0,
+                waited: ANSWER_WAIT_LIMIT,
+            }),
             _ => Err(ApiMisuse::UnknownRequest(id.0)),
         }
+    }
+
+    /// Stops waiting for the request in flight once [`ANSWER_WAIT_LIMIT`] has
+    /// passed at `now`; returns its operation so the flow can count the failure.
+    pub(crate) fn give_up_if_unanswered(&mut self, now: Instant) -> Option<Operation> {
+        let in_flight = self.in_flight?;
+        if now < later(in_flight.sent_at, ANSWER_WAIT_LIMIT) {
+            return None;
+        }
+        self.in_flight = None;
+        self.given_up = Some(in_flight.id);
+        Some(in_flight.op)
     }
 
     /// Forgets the request in flight (terminal state or cancel).
@@ -160,21 +188,29 @@ impl Exchange {
     pub(crate) fn exhausted(&self, op: Operation) -> FlowError {
         match &self.trouble {
             Some(Trouble::Decode(error)) => FlowError::Decode {
-                operation: op.name(),
+                operation: op,
                 error: error.clone(),
             },
             Some(Trouble::Other(last)) => FlowError::RetriesExhausted {
-                operation: op.name(),
+                operation: op,
                 attempts: self.failures,
                 last: last.clone(),
             },
             None => FlowError::RetriesExhausted {
-                operation: op.name(),
+                operation: op,
                 attempts: self.failures,
                 last: String::new(),
             },
         }
     }
+}
+
+/// The trouble recorded when the flow stops waiting for an answer.
+pub(crate) fn lost_answer() -> Trouble {
+    Trouble::Other(format!(
+        "no answer within {} s (the request was dropped or the transport hung)",
+        ANSWER_WAIT_LIMIT.as_secs()
+    ))
 }
 
 /// `base * 2^(failures-1)`, capped at `cap`.

@@ -1,40 +1,22 @@
-//! The device authorization flow as a sans-IO state machine (`device-flow.md` §5).
+//! What every flow shares: its configuration, the request it asks to be sent,
+//! the events it reports, its state and outcome, and the [`Flow`] trait that
+//! holds the run-loop surface.
 
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::endpoint::{ConfigError, Endpoint};
-use crate::error::{
-    ApiMisuse, DecodeError, ErrorCode, FlowError, NextStep, ServiceError, TransportErrorKind,
-};
-use crate::exchange::{self, Exchange, TimeAnchor, Trouble, backoff, later, wire_seconds};
-use crate::secret::DeviceCode;
+use crate::error::{ApiMisuse, FlowError, TransportErrorKind};
+use crate::operation::Operation;
 use crate::token::{Registration, Token};
-use crate::wire::{self, Operation};
-
-/// Poll interval when the service names none (RFC 8628 §3.2).
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
-/// The smallest interval honoured; 0 would busy-poll.
-const MIN_INTERVAL: Duration = Duration::from_secs(1);
-/// What each `slow_down` adds, for the rest of the flow (RFC 8628 §3.5).
-const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
-/// Longest device-code lifetime honoured (the real service sends 600 s): a
-/// hostile `expiresIn` cannot keep a client polling for years.
-const MAX_DEVICE_CODE_LIFETIME: Duration = Duration::from_secs(3600);
-/// Longest wait between polls after transport failures or 5xx.
-const MAX_POLL_BACKOFF: Duration = Duration::from_secs(60);
-/// First wait, and cap, for retries of RegisterClient and StartDeviceAuthorization.
-const SETUP_BACKOFF_BASE: Duration = Duration::from_secs(1);
-const SETUP_BACKOFF_CAP: Duration = Duration::from_secs(30);
-/// Attempts of one setup request before the flow gives up (no deadline bounds them).
-const SETUP_MAX_ATTEMPTS: u32 = 5;
+use crate::wire;
 
 /// What to sign in to, and how the client presents itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowConfig {
-    endpoint: Endpoint,
-    start_url: String,
-    scopes: Vec<String>,
-    client_name: String,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) start_url: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) client_name: String,
 }
 
 impl FlowConfig {
@@ -90,7 +72,11 @@ impl FlowConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RequestId(pub(crate) u64);
 
-/// A request for the driver to send.
+/// A request for the driver to send. Hand its answer back with
+/// [`Flow::handle_response`] (any status) or, when no answer came,
+/// [`Flow::handle_transport_error`]. A transmit that is dropped unanswered
+/// keeps the flow waiting until its answer deadline (see [`Flow::poll_timeout`]).
+#[must_use = "send the request and hand its answer back to the flow, or the flow waits for it"]
 pub struct Transmit {
     /// Hand this back with the response or transport error.
     pub id: RequestId,
@@ -123,18 +109,29 @@ pub struct UserPrompt {
     pub verification_uri: String,
     /// The page with the code filled in, when the service sends it.
     pub verification_uri_complete: Option<String>,
-    /// When the codes expire (wall clock).
+    /// When the codes expire (wall clock at the answer, plus their lifetime).
     pub expires_at: SystemTime,
     /// How long the codes live, from the moment they were issued.
     pub expires_in: Duration,
 }
 
-/// What a flow tells the application; drain with [`Flow::poll_event`].
+/// What a flow tells the application while it runs; drain with
+/// [`Flow::poll_event`]. How it ended is not an event: read [`Flow::outcome`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
-    /// A new registration was obtained: persist it for reuse (replaces any cached one).
+    /// A new registration was obtained: persist it for reuse (it replaces any cached one).
     Registered(Registration),
+    /// The service rejected the registration in use (`invalid_client` or
+    /// `unauthorized_client`): drop any cached copy of it. A user code shown
+    /// under it is void. After `invalid_client` the flow registers again, once
+    /// ([`Event::Registered`] and a new [`Event::UserCode`] follow); otherwise it fails.
+    RegistrationRejected {
+        /// The rejected registration's `clientId`.
+        client_id: String,
+        /// A user code had been shown for it: tell the person it no longer works.
+        user_code_void: bool,
+    },
     /// Show the user code and URL.
     UserCode(UserPrompt),
     /// The service asked to slow down: polls now come this far apart.
@@ -148,18 +145,11 @@ pub enum Event {
         /// How long until the next try.
         wait: Duration,
     },
-    /// Success: the token (for [`RefreshFlow`](crate::RefreshFlow), the refreshed token).
-    Authorized(Token),
-    /// The person refused.
-    Denied,
-    /// The device code ran out before approval.
-    Expired,
-    /// The flow failed for good.
-    Failed(FlowError),
 }
 
 /// The state of a flow, as a plain value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum StateKind {
     /// Needs a client registration.
     Unregistered,
@@ -187,34 +177,95 @@ impl StateKind {
     }
 }
 
-/// The four method families every flow offers (getters, `handle_*` inputs,
-/// commands, `poll_*` outputs), so one driver loop runs both machines.
+/// How a flow ended, held by its terminal state; see [`Flow::outcome`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// A token was issued (for [`RefreshFlow`](crate::RefreshFlow), the refreshed token).
+    Authorized(Token),
+    /// The person refused on the approval page.
+    Denied,
+    /// The device code ran out before anyone approved it.
+    Expired,
+    /// The flow failed for good, or was cancelled.
+    Failed(FlowError),
+}
+
+impl Outcome {
+    /// The terminal state this outcome is.
+    pub fn state(&self) -> StateKind {
+        match self {
+            Outcome::Authorized(_) => StateKind::Authorized,
+            Outcome::Denied => StateKind::Denied,
+            Outcome::Expired => StateKind::Expired,
+            Outcome::Failed(_) => StateKind::Failed,
+        }
+    }
+}
+
+pub(crate) mod sealed {
+    /// Only this crate's machines are flows: the trait may grow methods.
+    pub trait Sealed {}
+}
+
+/// The run-loop surface every flow of this crate offers, so one driver loop
+/// runs them all. The trait is sealed: it may grow, and only this crate
+/// implements it. What differs between flows (how one is built, what it
+/// obtained along the way) is in inherent methods; what a driver calls is here.
 ///
-/// Times passed in must never decrease; an earlier `now` is treated as the latest one seen.
+/// The methods fall in quinn-proto's four families: getters ([`state`],
+/// [`outcome`]), inputs (`handle_*`), commands ([`cancel`]) and outputs
+/// (`poll_*`). Times passed in must never decrease; an earlier `now` is
+/// treated as the latest one seen.
 ///
-/// The run-loop contract, repeated until [`StateKind::is_terminal`]:
-/// 1. `handle_timeout(now)`;
-/// 2. `poll_transmit(now)`: send what it returns (one request at a time);
-/// 3. feed the answer with `handle_response` or `handle_transport_error`, then go back to 2;
-/// 4. drain `poll_event` and act on each event;
-/// 5. sleep until `poll_timeout()` (no sleep when it is `None` with a request in flight is not possible: the
-///    blocking driver always has its answer before it sleeps).
-pub trait Flow {
-    /// The next request to send, if one is due at `now`. Returns `None` while a
-    /// request is in flight, before the next poll is due, and in terminal states.
-    /// Poll again after every `handle_*` call.
+/// # The run-loop contract
+///
+/// Repeat until [`outcome`] is `Some`:
+/// 1. [`poll_transmit`]`(now)`: send what it returns. At most one request is
+///    in flight; it returns `None` until its answer is in.
+/// 2. Hand the answer to [`handle_response`] (every status, 4xx included) or
+///    [`handle_transport_error`], then go back to 1.
+/// 3. Drain [`poll_event`] and act on each event (persist a registration,
+///    show the user code).
+/// 4. Sleep until [`poll_timeout`], then call [`handle_timeout`]`(now)` and go
+///    back to 1.
+///
+/// Time moves the state in one place, [`handle_timeout`]; every other method
+/// that takes `now` applies it first, so a driver that forgets step 4's call
+/// still sends nothing past a deadline. A request whose answer never comes
+/// (a dropped [`Transmit`]) is given up after a limit that
+/// [`poll_timeout`] reports, and the flow goes on as after a timeout.
+///
+/// [`state`]: Flow::state
+/// [`outcome`]: Flow::outcome
+/// [`cancel`]: Flow::cancel
+/// [`poll_transmit`]: Flow::poll_transmit
+/// [`handle_response`]: Flow::handle_response
+/// [`handle_transport_error`]: Flow::handle_transport_error
+/// [`poll_event`]: Flow::poll_event
+/// [`poll_timeout`]: Flow::poll_timeout
+/// [`handle_timeout`]: Flow::handle_timeout
+pub trait Flow: sealed::Sealed {
+    /// The next request to send, if one is due at `now`. `None` while a
+    /// request is in flight, before the next one is due, and once the flow
+    /// has ended. Call again after every `handle_*` call.
     fn poll_transmit(&mut self, now: Instant) -> Option<Transmit>;
 
-    /// Feeds the answer (any status) to the request `id`. `Err` only when `id`
-    /// was never handed out or is not the one in flight: a caller bug.
+    /// Feeds the answer (any status) to the request `id`. `wall_now` is the
+    /// wall-clock time the answer arrived: expiries (a token's `expiresAt`, a
+    /// user code's) are stamped from it, never extrapolated from `now`, which
+    /// stops while a laptop sleeps. `Err` only for a caller bug: `id` was never
+    /// handed out, is not the one in flight, or was given up on.
     fn handle_response(
         &mut self,
         now: Instant,
+        wall_now: SystemTime,
         id: RequestId,
         response: http::Response<Vec<u8>>,
     ) -> Result<(), ApiMisuse>;
 
-    /// Reports that request `id` failed below HTTP; the flow backs off and retries.
+    /// Reports that request `id` failed below HTTP; the flow backs off and
+    /// retries within its budget. `Err` as for [`Flow::handle_response`].
     fn handle_transport_error(
         &mut self,
         now: Instant,
@@ -222,430 +273,27 @@ pub trait Flow {
         kind: TransportErrorKind,
     ) -> Result<(), ApiMisuse>;
 
-    /// When to call `handle_timeout` and `poll_transmit` next: the next request
-    /// time or the device code's deadline. `None` in terminal states. Poll again
-    /// after every `handle_*` call.
+    /// When to call [`Flow::handle_timeout`] and [`Flow::poll_transmit`]
+    /// next: the next request time, the device code's deadline, or, with a
+    /// request in flight, when the flow stops waiting for its answer. `None`
+    /// only once the flow has ended. Call again after every other call.
     fn poll_timeout(&self) -> Option<Instant>;
 
-    /// Lets time pass: expires the flow at the deadline even if no request is due.
+    /// Lets time pass: expires the flow at its deadline (unless an answer is
+    /// still awaited, which is used if it comes) and gives up on an answer
+    /// that is overdue.
     fn handle_timeout(&mut self, now: Instant);
 
-    /// The next event for the application; drain after every `handle_*` call.
+    /// The next event for the application; drain after every call that takes `now`.
     fn poll_event(&mut self) -> Option<Event>;
 
     /// The current state.
     fn state(&self) -> StateKind;
 
+    /// How the flow ended, once it has: the token, a denial, an expiry or
+    /// the error. `None` while it runs.
+    fn outcome(&self) -> Option<&Outcome>;
+
     /// Stops the flow: nothing is sent afterwards; it ends `Failed(Cancelled)`.
     fn cancel(&mut self);
-}
-
-/// A device code that is waiting for approval.
-#[derive(Debug)]
-struct PendingAuth {
-    registration: Registration,
-    device_code: DeviceCode,
-    deadline: Instant,
-    interval: Duration,
-}
-
-#[derive(Debug)]
-enum Phase {
-    Unregistered,
-    Registered(Registration),
-    Pending(PendingAuth),
-    Authorized,
-    Expired,
-    Denied,
-    Failed,
-}
-
-/// The device authorization grant: RegisterClient (unless a cached registration
-/// is reused) → StartDeviceAuthorization → CreateToken polls until approval,
-/// refusal, expiry or failure. It performs no I/O and reads no clock.
-///
-/// ```text
-///  Unregistered ──RegisterClient──► Registered ──StartDeviceAuthorization──► Pending ──CreateToken──► Authorized
-///       ▲                               │                                     │  │ authorization_pending, slow_down: poll again
-///       └──── invalid_client / unauthorized_client (once) ────────────────────┘  ├─► Expired (expired_token, deadline)
-///                                                                                ├─► Denied  (access_denied)
-///                        any state ── error no retry fixes, retries spent, cancel ─► Failed
-/// ```
-#[derive(Debug)]
-pub struct DeviceFlow {
-    config: FlowConfig,
-    anchor: TimeAnchor,
-    phase: Phase,
-    exchange: Exchange,
-    registered_again: bool,
-    /// 5 s per `slow_down` so far; kept for a new device code after registering again.
-    slow_down_penalty: Duration,
-}
-
-impl DeviceFlow {
-    /// A flow that starts by registering a client. `now` and `wall_now` are the
-    /// same moment on the monotonic and the wall clock; the wall time is needed
-    /// only to stamp expiries.
-    pub fn new(config: FlowConfig, now: Instant, wall_now: SystemTime) -> DeviceFlow {
-        DeviceFlow {
-            exchange: Exchange::new(config.endpoint.clone(), now),
-            config,
-            anchor: TimeAnchor::new(now, wall_now),
-            phase: Phase::Unregistered,
-            registered_again: false,
-            slow_down_penalty: Duration::ZERO,
-        }
-    }
-
-    /// A flow that reuses a cached registration when it has more than 15 minutes
-    /// left and was made for the same scopes; otherwise it registers anew (and
-    /// emits [`Event::Registered`] with the replacement).
-    pub fn with_registration(
-        config: FlowConfig,
-        registration: Registration,
-        now: Instant,
-        wall_now: SystemTime,
-    ) -> DeviceFlow {
-        let fits = registration.is_reusable_at(wall_now) && registration.scopes == config.scopes;
-        let mut flow = DeviceFlow::new(config, now, wall_now);
-        if fits {
-            flow.phase = Phase::Registered(registration);
-        }
-        flow
-    }
-
-    /// The configuration the flow runs with.
-    pub fn config(&self) -> &FlowConfig {
-        &self.config
-    }
-
-    /// When the device code expires (monotonic), once the flow is `Pending`.
-    pub fn deadline(&self) -> Option<Instant> {
-        match &self.phase {
-            Phase::Pending(p) => Some(p.deadline),
-            _ => None,
-        }
-    }
-
-    /// The poll interval in force, once the flow is `Pending`.
-    pub fn interval(&self) -> Option<Duration> {
-        match &self.phase {
-            Phase::Pending(p) => Some(p.interval),
-            _ => None,
-        }
-    }
-
-    fn finish(&mut self, phase: Phase, event: Event) {
-        self.phase = phase;
-        self.exchange.abandon();
-        self.exchange.events.push_back(event);
-    }
-
-    fn fail(&mut self, error: FlowError) {
-        self.finish(Phase::Failed, Event::Failed(error));
-    }
-
-    /// A transient failure: wait longer and send the same kind of request again.
-    fn transient(&mut self, now: Instant, op: Operation, trouble: Trouble) {
-        let failures = self.exchange.note_failure(trouble);
-        let wait = match &self.phase {
-            Phase::Pending(p) => backoff(
-                p.interval,
-                failures.saturating_add(1),
-                MAX_POLL_BACKOFF.max(p.interval),
-            ),
-            _ => {
-                if failures >= SETUP_MAX_ATTEMPTS {
-                    let error = self.exchange.exhausted(op);
-                    self.fail(error);
-                    return;
-                }
-                backoff(SETUP_BACKOFF_BASE, failures, SETUP_BACKOFF_CAP)
-            }
-        };
-        self.exchange.ready_at = later(now, wait);
-        self.exchange.events.push_back(Event::Retrying {
-            operation: op,
-            attempt: failures,
-            wait,
-        });
-    }
-
-    fn on_success(&mut self, now: Instant, op: Operation, body: &[u8]) {
-        let result = match op {
-            Operation::RegisterClient => self.registered(body),
-            Operation::StartDeviceAuthorization => self.started(now, body),
-            Operation::CreateToken => self.authorized(now, body),
-        };
-        match result {
-            Ok(()) => self.exchange.reset_failures(),
-            Err(e) => self.transient(now, op, Trouble::Decode(e)),
-        }
-    }
-
-    fn registered(&mut self, body: &[u8]) -> Result<(), DecodeError> {
-        let r: wire::RegisterClientResponse = wire::decode(body)?;
-        let client_id = r
-            .client_id
-            .filter(|s| !s.is_empty())
-            .ok_or(DecodeError::MissingMember("clientId"))?;
-        let client_secret = r
-            .client_secret
-            .ok_or(DecodeError::MissingMember("clientSecret"))?;
-        let expires = r
-            .client_secret_expires_at
-            .ok_or(DecodeError::MissingMember("clientSecretExpiresAt"))?;
-        // An absolute time, so not clamped like the relative durations.
-        let expires_at = u64::try_from(expires)
-            .ok()
-            .and_then(|secs| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs)))
-            .ok_or(DecodeError::InvalidMember("clientSecretExpiresAt"))?;
-        let registration = Registration {
-            client_id,
-            client_secret,
-            expires_at,
-            scopes: self.config.scopes.clone(),
-        };
-        self.exchange
-            .events
-            .push_back(Event::Registered(registration.clone()));
-        self.phase = Phase::Registered(registration);
-        Ok(())
-    }
-
-    fn started(&mut self, now: Instant, body: &[u8]) -> Result<(), DecodeError> {
-        let r: wire::StartDeviceAuthorizationResponse = wire::decode(body)?;
-        let device_code = r
-            .device_code
-            .filter(|c| !c.secret().is_empty())
-            .ok_or(DecodeError::MissingMember("deviceCode"))?;
-        let user_code = r
-            .user_code
-            .filter(|c| !c.is_empty())
-            .ok_or(DecodeError::MissingMember("userCode"))?;
-        let verification_uri = r
-            .verification_uri
-            .filter(|u| !u.is_empty())
-            .ok_or(DecodeError::MissingMember("verificationUri"))?;
-        let expires_in = wire_seconds(
-            r.expires_in
-                .ok_or(DecodeError::MissingMember("expiresIn"))?,
-        )
-        .min(MAX_DEVICE_CODE_LIFETIME);
-        // slow_down penalties earned under an earlier device code still apply.
-        let interval = r
-            .interval
-            .map_or(DEFAULT_INTERVAL, wire_seconds)
-            .max(MIN_INTERVAL)
-            .saturating_add(self.slow_down_penalty);
-        // Only a flow still in Registered can be answering StartDeviceAuthorization.
-        let registration = match std::mem::replace(&mut self.phase, Phase::Unregistered) {
-            Phase::Registered(registration) => registration,
-            other => {
-                self.phase = other;
-                return Ok(());
-            }
-        };
-        let prompt = UserPrompt {
-            user_code,
-            verification_uri,
-            verification_uri_complete: r.verification_uri_complete.filter(|u| !u.is_empty()),
-            expires_at: self.anchor.wall_after(now, expires_in),
-            expires_in,
-        };
-        self.exchange.events.push_back(Event::UserCode(prompt));
-        // The first poll waits one interval: a code issued a moment ago cannot be approved yet.
-        self.exchange.ready_at = later(now, interval);
-        self.phase = Phase::Pending(PendingAuth {
-            registration,
-            device_code,
-            deadline: later(now, expires_in),
-            interval,
-        });
-        Ok(())
-    }
-
-    fn authorized(&mut self, now: Instant, body: &[u8]) -> Result<(), DecodeError> {
-        let issued = exchange::issued_token(body)?;
-        let pending = match std::mem::replace(&mut self.phase, Phase::Unregistered) {
-            Phase::Pending(pending) => pending,
-            other => {
-                self.phase = other;
-                return Ok(());
-            }
-        };
-        let token = Token {
-            access_token: issued.access_token,
-            refresh_token: issued.refresh_token,
-            expires_at: self.anchor.wall_after(now, issued.expires_in),
-            registration: pending.registration,
-        };
-        self.finish(Phase::Authorized, Event::Authorized(token));
-        Ok(())
-    }
-
-    fn on_error(&mut self, now: Instant, op: Operation, error: ServiceError) {
-        match (error.next_step(), &mut self.phase) {
-            (NextStep::Wait, Phase::Pending(p)) => {
-                self.exchange.reset_failures();
-                self.exchange.ready_at = later(now, p.interval);
-            }
-            (NextStep::SlowDown, Phase::Pending(p)) => {
-                self.exchange.reset_failures();
-                p.interval = p.interval.saturating_add(SLOW_DOWN_STEP);
-                self.slow_down_penalty = self.slow_down_penalty.saturating_add(SLOW_DOWN_STEP);
-                let interval = p.interval;
-                self.exchange.ready_at = later(now, interval);
-                self.exchange
-                    .events
-                    .push_back(Event::IntervalChanged(interval));
-            }
-            (NextStep::Retry | NextStep::SlowDown, _) => {
-                self.transient(now, op, Trouble::Other(error.to_string()));
-            }
-            (NextStep::RegisterAgain, Phase::Registered(_) | Phase::Pending(_))
-                if !self.registered_again =>
-            {
-                // The registration is unknown or expired: drop it and start over, once.
-                self.registered_again = true;
-                self.exchange.reset_failures();
-                self.exchange.ready_at = now;
-                self.phase = Phase::Unregistered;
-            }
-            (_, Phase::Pending(_)) if error.code == ErrorCode::ExpiredToken => {
-                self.finish(Phase::Expired, Event::Expired)
-            }
-            // A KMS denial is the service's problem, not the person's refusal (§9.4):
-            // it fails with the code and reason instead.
-            (_, Phase::Pending(_))
-                if error.code == ErrorCode::AccessDenied && error.reason.is_none() =>
-            {
-                self.finish(Phase::Denied, Event::Denied)
-            }
-            _ => self.fail(FlowError::Service {
-                operation: op.name(),
-                error: Box::new(error),
-            }),
-        }
-    }
-}
-
-impl Flow for DeviceFlow {
-    fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
-        let now = self.exchange.observe(now);
-        self.handle_timeout(now);
-        if self.exchange.in_flight() || now < self.exchange.ready_at {
-            return None;
-        }
-        match &self.phase {
-            Phase::Unregistered => {
-                let body = wire::RegisterClientRequest {
-                    client_name: self.config.client_name.clone(),
-                    client_type: wire::CLIENT_TYPE_PUBLIC.to_owned(),
-                    scopes: (!self.config.scopes.is_empty()).then(|| self.config.scopes.clone()),
-                    redirect_uris: None,
-                    grant_types: None,
-                    issuer_url: None,
-                    entitled_application_arn: None,
-                };
-                self.exchange.transmit(Operation::RegisterClient, &body)
-            }
-            Phase::Registered(reg) => {
-                let body = wire::StartDeviceAuthorizationRequest {
-                    client_id: reg.client_id.clone(),
-                    client_secret: reg.client_secret.clone(),
-                    start_url: self.config.start_url.clone(),
-                };
-                self.exchange
-                    .transmit(Operation::StartDeviceAuthorization, &body)
-            }
-            Phase::Pending(p) => {
-                let body = wire::CreateTokenRequest::device_code(
-                    &p.registration.client_id,
-                    &p.registration.client_secret,
-                    &p.device_code,
-                );
-                self.exchange.transmit(Operation::CreateToken, &body)
-            }
-            Phase::Authorized | Phase::Expired | Phase::Denied | Phase::Failed => None,
-        }
-    }
-
-    fn handle_response(
-        &mut self,
-        now: Instant,
-        id: RequestId,
-        response: http::Response<Vec<u8>>,
-    ) -> Result<(), ApiMisuse> {
-        let now = self.exchange.observe(now);
-        let Some(op) = self.exchange.settle(id, self.state().is_terminal())? else {
-            return Ok(());
-        };
-        match ServiceError::from_response(&response) {
-            None => self.on_success(now, op, response.body()),
-            Some(error) => self.on_error(now, op, error),
-        }
-        self.handle_timeout(now);
-        Ok(())
-    }
-
-    fn handle_transport_error(
-        &mut self,
-        now: Instant,
-        id: RequestId,
-        kind: TransportErrorKind,
-    ) -> Result<(), ApiMisuse> {
-        let now = self.exchange.observe(now);
-        let Some(op) = self.exchange.settle(id, self.state().is_terminal())? else {
-            return Ok(());
-        };
-        self.transient(
-            now,
-            op,
-            Trouble::Other(format!("transport error: {kind:?}")),
-        );
-        self.handle_timeout(now);
-        Ok(())
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        match &self.phase {
-            Phase::Pending(p) if self.exchange.in_flight() => Some(p.deadline),
-            Phase::Pending(p) => Some(self.exchange.ready_at.min(p.deadline)),
-            _ if self.exchange.in_flight() => None,
-            Phase::Unregistered | Phase::Registered(_) => Some(self.exchange.ready_at),
-            Phase::Authorized | Phase::Expired | Phase::Denied | Phase::Failed => None,
-        }
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        let now = self.exchange.observe(now);
-        if let Phase::Pending(p) = &self.phase
-            && now >= p.deadline
-        {
-            self.finish(Phase::Expired, Event::Expired);
-        }
-    }
-
-    fn poll_event(&mut self) -> Option<Event> {
-        self.exchange.events.pop_front()
-    }
-
-    fn state(&self) -> StateKind {
-        match self.phase {
-            Phase::Unregistered => StateKind::Unregistered,
-            Phase::Registered(_) => StateKind::Registered,
-            Phase::Pending(_) => StateKind::Pending,
-            Phase::Authorized => StateKind::Authorized,
-            Phase::Expired => StateKind::Expired,
-            Phase::Denied => StateKind::Denied,
-            Phase::Failed => StateKind::Failed,
-        }
-    }
-
-    fn cancel(&mut self) {
-        if !self.state().is_terminal() {
-            self.fail(FlowError::Cancelled);
-        }
-    }
 }

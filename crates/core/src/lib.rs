@@ -2,16 +2,17 @@
 //! Center (AWS SSO) with the OAuth 2.0 device authorization grant, as the SSO OIDC
 //! service speaks it, except the I/O. It is told the time and handed responses;
 //! it asks for requests to be sent and to be woken at a given time, and reports
-//! events. Drivers (`ssoflow-blocking`, `ssoflow-async`, the in-memory
-//! `ssoflow-test-transport`) are thin loops around it, so every protocol decision
-//! is written and tested once, deterministically, in virtual time.
+//! events. Drivers (`ssoflow-blocking`, `ssoflow-async`, or your own loop) are
+//! thin shells around it, so every protocol decision is written and tested
+//! once, deterministically, in virtual time.
 //!
-//! **In scope:** the wire format of RegisterClient, StartDeviceAuthorization and
-//! CreateToken ([`wire`]); the service's errors and what each one means for the
-//! client ([`ErrorCode`], [`NextStep`]); endpoints for every partition and safe
-//! overrides ([`Endpoint`]); the device flow ([`DeviceFlow`]) and the refresh
-//! grant ([`RefreshFlow`]); the token and registration models; secrets that
-//! never print.
+//! **In scope:** the device flow ([`DeviceFlow`]) and the refresh grant
+//! ([`RefreshFlow`]) as state machines that hold their outcome; the service's
+//! errors and what each means for the client ([`ErrorCode`], [`FlowError`]);
+//! endpoints for every partition and safe overrides ([`Endpoint`]); the token
+//! and registration models; secrets that never print ([`secret`]); the wire
+//! format ([`wire`]); the run loop shared by drivers ([`drive`]); what a server
+//! of the protocol needs ([`server`]).
 //!
 //! **Out of scope:** sockets, TLS, clocks, sleeping, files, environment
 //! variables, browsers, terminals. Those belong to the drivers and the CLI.
@@ -19,32 +20,41 @@
 //! # States of the device flow
 //!
 //! ```text
-//!  Unregistered ──RegisterClient──► Registered ──StartDeviceAuthorization──► Pending ──CreateToken──► Authorized
-//!       ▲                               │                                     │  │ pending / slow_down: poll again
-//!       └──── invalid_client / unauthorized_client (once) ────────────────────┘  ├─► Expired (expired_token or deadline)
+//!  Unregistered ──RegisterClient──► Registered ──StartDeviceAuthorization──► Pending ──CreateToken──► Authorized(token)
+//!       ▲                               │                                     │  │ authorization_pending / slow_down: poll again
+//!       └──────── invalid_client (once) ┴─────────────────────────────────────┘  ├─► Expired (expired_token or deadline)
 //!                                                                                └─► Denied  (access_denied)
-//!                      any state ── an error no retry fixes, retries spent, cancel ─► Failed
+//!        any state ── unauthorized_client, an error no retry fixes, retries spent, cancel ─► Failed(error)
 //! ```
+//!
+//! Each state holds its data: `Registered` the registration; `Pending` the
+//! registration, the device code, the deadline and the poll interval; the
+//! terminal states their [`Outcome`], which [`Flow::outcome`] returns. A
+//! [`RefreshFlow`] goes `Pending` → `Authorized(refreshed token)` or `Failed(error)`.
 //!
 //! # The run-loop contract
 //!
-//! A driver repeats, until [`Flow::state`] is terminal:
-//! 1. `handle_timeout(now)`;
-//! 2. `poll_transmit(now)` and send what it returns — at most one request is in flight;
-//! 3. hand the answer to `handle_response(now, id, response)` (every status,
-//!    4xx included) or `handle_transport_error(now, id, kind)`, then go back to 2;
-//! 4. drain `poll_event()` and act on each event (persist a registration, show
-//!    the user code, keep the token);
-//! 5. sleep until `poll_timeout()`.
+//! Every flow implements [`Flow`] (sealed). A driver repeats, until
+//! [`Flow::outcome`] is `Some`:
+//! 1. [`poll_transmit`](Flow::poll_transmit)`(now)` and send what it returns —
+//!    at most one request is in flight;
+//! 2. hand the answer to [`handle_response`](Flow::handle_response)`(now,
+//!    wall_now, id, response)` (every status, 4xx included) or
+//!    [`handle_transport_error`](Flow::handle_transport_error), then go back to 1;
+//! 3. drain [`poll_event`](Flow::poll_event) and act on each event (persist a
+//!    registration, show the user code);
+//! 4. sleep until [`poll_timeout`](Flow::poll_timeout), call
+//!    [`handle_timeout`](Flow::handle_timeout)`(now)`, and go back to 1.
 //!
-//! Times passed in never decrease. Method families follow quinn-proto: getters
-//! (`state`), inputs (`handle_*`), commands (`cancel`), outputs (`poll_*`).
+//! Times passed in never decrease. Wall-clock facts (a token's `expiresAt`)
+//! come from the `wall_now` handed in with each answer, never from the
+//! monotonic clock, which stops while a laptop sleeps.
 //!
 //! # Example: one whole flow, with the service's answers written by hand
 //!
 //! ```
 //! use std::time::{Duration, Instant, SystemTime};
-//! use ssoflow_core::{DeviceFlow, Endpoint, EndpointVariant, Event, Flow, FlowConfig, StateKind};
+//! use ssoflow_core::{DeviceFlow, Endpoint, EndpointVariant, Event, Flow, FlowConfig, Outcome};
 //!
 //! fn answer(status: u16, body: &str) -> http::Response<Vec<u8>> {
 //!     let mut r = http::Response::new(body.as_bytes().to_vec());
@@ -54,19 +64,19 @@
 //!
 //! let endpoint = Endpoint::for_region("us-east-1", EndpointVariant::default())?;
 //! let config = FlowConfig::new(endpoint, "https://d-1234567890.awsapps.com/start")?;
-//! let t0 = Instant::now();
-//! let mut flow = DeviceFlow::new(config, t0, SystemTime::now());
+//! let (t0, wall) = (Instant::now(), SystemTime::now());
+//! let mut flow = DeviceFlow::new(config, t0);
 //!
 //! // RegisterClient.
 //! let tx = flow.poll_transmit(t0).expect("a request is due at once");
 //! assert_eq!(tx.request.uri(), "https://oidc.us-east-1.amazonaws.com/client/register");
-//! flow.handle_response(t0, tx.id, answer(200,
+//! flow.handle_response(t0, wall, tx.id, answer(200,
 //!     r#"{"clientId":"cid","clientSecret":"sec","clientSecretExpiresAt":4102444800}"#))?;
 //! assert!(matches!(flow.poll_event(), Some(Event::Registered(_))));
 //!
 //! // StartDeviceAuthorization: the user code to show.
 //! let tx = flow.poll_transmit(t0).unwrap();
-//! flow.handle_response(t0, tx.id, answer(200, r#"{"deviceCode":"dc","userCode":"PMPJ-VZCJ",
+//! flow.handle_response(t0, wall, tx.id, answer(200, r#"{"deviceCode":"dc","userCode":"PMPJ-VZCJ",
 //!     "verificationUri":"https://device.sso.us-east-1.amazonaws.com/","expiresIn":600,"interval":1}"#))?;
 //! let Some(Event::UserCode(prompt)) = flow.poll_event() else { panic!() };
 //! assert_eq!(prompt.user_code, "PMPJ-VZCJ");
@@ -76,16 +86,17 @@
 //! let t1 = flow.poll_timeout().unwrap();
 //! assert_eq!(t1, t0 + Duration::from_secs(1));
 //! let tx = flow.poll_transmit(t1).unwrap();
-//! flow.handle_response(t1, tx.id, answer(400, r#"{"error":"authorization_pending"}"#))?;
+//! flow.handle_response(t1, wall, tx.id, answer(400, r#"{"error":"authorization_pending"}"#))?;
 //!
-//! // The person approves; the next poll gets the token.
+//! // The person approves; the next poll gets the token, which the final state holds.
 //! let t2 = flow.poll_timeout().unwrap();
 //! let tx = flow.poll_transmit(t2).unwrap();
-//! flow.handle_response(t2, tx.id, answer(200,
+//! let wall2 = wall + Duration::from_secs(2);
+//! flow.handle_response(t2, wall2, tx.id, answer(200,
 //!     r#"{"accessToken":"aoa","refreshToken":"aor","expiresIn":3600,"tokenType":"Bearer"}"#))?;
-//! let Some(Event::Authorized(token)) = flow.poll_event() else { panic!() };
+//! let Some(Outcome::Authorized(token)) = flow.outcome() else { panic!() };
 //! assert_eq!(token.access_token.secret(), "aoa");
-//! assert_eq!(flow.state(), StateKind::Authorized);
+//! assert_eq!(token.expires_at, wall2 + Duration::from_secs(3600));
 //! assert!(flow.poll_transmit(t2).is_none() && flow.poll_timeout().is_none());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -105,24 +116,29 @@
     )
 )]
 
-mod drive;
+mod device;
+pub mod drive;
 mod endpoint;
 mod error;
 mod exchange;
 mod flow;
+mod operation;
 mod refresh;
-mod secret;
+pub mod secret;
+pub mod server;
 mod token;
 pub mod wire;
 
-pub use drive::{
-    Action, Drive, DriveError, SignIn, SignInOutcome, TransportConfig, TransportError,
-};
-pub use endpoint::{ConfigError, Endpoint, EndpointVariant, is_loopback_host};
-pub use error::{
-    ApiMisuse, DecodeError, ErrorCode, FlowError, NextStep, ServiceError, TransportErrorKind,
-};
-pub use flow::{DeviceFlow, Event, Flow, FlowConfig, RequestId, StateKind, Transmit, UserPrompt};
+#[cfg(any(test, fuzzing))]
+pub mod oracle;
+
+pub use device::DeviceFlow;
+pub use endpoint::{ConfigError, Endpoint, EndpointVariant};
+pub use error::{ApiMisuse, ErrorCode, FlowError, ServiceError, TransportErrorKind};
+pub use flow::{Event, Flow, FlowConfig, Outcome, RequestId, StateKind, Transmit, UserPrompt};
+pub use operation::Operation;
 pub use refresh::RefreshFlow;
-pub use secret::{AccessToken, ClientSecret, CodeVerifier, DeviceCode, RefreshToken};
-pub use token::{REGISTRATION_REUSE_MARGIN, RefreshPolicy, Registration, Token, TokenStep};
+pub use token::{Registration, Token};
+
+#[cfg(test)]
+mod properties;

@@ -4,37 +4,44 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::endpoint::Endpoint;
 use crate::error::{ApiMisuse, DecodeError, FlowError, NextStep, ServiceError, TransportErrorKind};
-use crate::exchange::{self, Exchange, TimeAnchor, Trouble, backoff, later};
-use crate::flow::{Event, Flow, RequestId, StateKind, Transmit};
+use crate::exchange::{self, Exchange, Trouble, backoff, later, lost_answer, wall_later};
+use crate::flow::{Event, Flow, Outcome, RequestId, StateKind, Transmit, sealed};
+use crate::operation::Operation;
 use crate::token::Token;
-use crate::wire::{self, Operation};
+use crate::wire;
 
 /// Attempts before a refresh gives up on 5xx and transport failures.
-const MAX_ATTEMPTS: u32 = 4;
-const BACKOFF_BASE: Duration = Duration::from_secs(1);
-const BACKOFF_CAP: Duration = Duration::from_secs(8);
+pub(crate) const MAX_ATTEMPTS: u32 = 4;
+pub(crate) const BACKOFF_BASE: Duration = Duration::from_secs(1);
+pub(crate) const BACKOFF_CAP: Duration = Duration::from_secs(8);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+#[derive(Debug)]
+pub(crate) enum Phase {
     Pending,
-    Done,
-    Failed,
+    Done(Outcome),
 }
 
-/// Exchanges a refresh token for a new access token. A new refresh token in the
-/// answer replaces the old one; an answer without one keeps the old.
+/// Exchanges a refresh token for a new access token; drive it through the
+/// [`Flow`] methods. A new refresh token in the answer replaces the old one;
+/// an answer without one keeps the old.
+///
 /// `invalid_grant` ends it at once with an error whose
 /// [`needs_sign_in`](FlowError::needs_sign_in) is true; 5xx and transport
-/// failures are retried a few times with a doubling wait.
+/// failures are retried a few times with a doubling wait. A 2xx whose body
+/// cannot be read ends it at once with [`FlowError::GrantSpent`]: the service
+/// may have rotated the refresh token, so sending the old one again could
+/// only fail.
 ///
-/// States: `Pending` → `Authorized` (event [`Event::Authorized`] with the new
-/// token) or `Failed` (event [`Event::Failed`]).
+/// ```text
+///  Pending ──CreateToken (refresh_token)──► Authorized(refreshed token)
+///     │ 5xx, transport error: again, up to 4 attempts
+///     └─► Failed(error)  (invalid_grant, unreadable answer, retries spent, no refresh token, cancel)
+/// ```
 #[derive(Debug)]
 pub struct RefreshFlow {
     token: Token,
-    anchor: TimeAnchor,
-    phase: Phase,
-    exchange: Exchange,
+    pub(crate) phase: Phase,
+    pub(crate) exchange: Exchange,
 }
 
 impl RefreshFlow {
@@ -49,7 +56,6 @@ impl RefreshFlow {
     ) -> RefreshFlow {
         let mut flow = RefreshFlow {
             token,
-            anchor: TimeAnchor::new(now, wall_now),
             phase: Phase::Pending,
             exchange: Exchange::new(endpoint, now),
         };
@@ -67,9 +73,8 @@ impl RefreshFlow {
     }
 
     fn fail(&mut self, error: FlowError) {
-        self.phase = Phase::Failed;
+        self.phase = Phase::Done(Outcome::Failed(error));
         self.exchange.abandon();
-        self.exchange.events.push_back(Event::Failed(error));
     }
 
     fn transient(&mut self, now: Instant, trouble: Trouble) {
@@ -88,7 +93,7 @@ impl RefreshFlow {
         });
     }
 
-    fn refreshed(&mut self, now: Instant, body: &[u8]) -> Result<(), DecodeError> {
+    fn refreshed(&mut self, wall_now: SystemTime, body: &[u8]) -> Result<(), DecodeError> {
         let issued = exchange::issued_token(body)?;
         let token = Token {
             access_token: issued.access_token,
@@ -96,20 +101,24 @@ impl RefreshFlow {
             refresh_token: issued
                 .refresh_token
                 .or_else(|| self.token.refresh_token.clone()),
-            expires_at: self.anchor.wall_after(now, issued.expires_in),
+            expires_at: wall_later(wall_now, issued.expires_in),
             registration: self.token.registration.clone(),
         };
-        self.phase = Phase::Done;
+        self.phase = Phase::Done(Outcome::Authorized(token));
         self.exchange.abandon();
-        self.exchange.events.push_back(Event::Authorized(token));
         Ok(())
     }
 }
 
+impl sealed::Sealed for RefreshFlow {}
+
 impl Flow for RefreshFlow {
     fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         let now = self.exchange.observe(now);
-        if self.phase != Phase::Pending || self.exchange.in_flight() || now < self.exchange.ready_at
+        self.handle_timeout(now);
+        if !matches!(self.phase, Phase::Pending)
+            || self.exchange.in_flight()
+            || now < self.exchange.ready_at
         {
             return None;
         }
@@ -120,12 +129,13 @@ impl Flow for RefreshFlow {
             &reg.client_secret,
             refresh_token,
         );
-        self.exchange.transmit(Operation::CreateToken, &body)
+        self.exchange.transmit(now, Operation::CreateToken, &body)
     }
 
     fn handle_response(
         &mut self,
         now: Instant,
+        wall_now: SystemTime,
         id: RequestId,
         response: http::Response<Vec<u8>>,
     ) -> Result<(), ApiMisuse> {
@@ -138,17 +148,19 @@ impl Flow for RefreshFlow {
             return Ok(());
         }
         match ServiceError::from_response(&response) {
-            None => {
-                if let Err(e) = self.refreshed(now, response.body()) {
-                    self.transient(now, Trouble::Decode(e));
-                }
-            }
+            None => match self.refreshed(wall_now, response.body()) {
+                Ok(()) => {}
+                Err(error) => self.fail(FlowError::GrantSpent {
+                    grant: "refresh token",
+                    error,
+                }),
+            },
             Some(error) => match error.next_step() {
                 NextStep::Retry | NextStep::SlowDown => {
                     self.transient(now, Trouble::Other(error.to_string()))
                 }
                 _ => self.fail(FlowError::Service {
-                    operation: Operation::CreateToken.name(),
+                    operation: Operation::CreateToken,
                     error: Box::new(error),
                 }),
             },
@@ -175,12 +187,18 @@ impl Flow for RefreshFlow {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        (self.phase == Phase::Pending && !self.exchange.in_flight())
-            .then_some(self.exchange.ready_at)
+        match self.phase {
+            Phase::Done(_) => None,
+            Phase::Pending if self.exchange.in_flight() => self.exchange.answer_deadline(),
+            Phase::Pending => Some(self.exchange.ready_at),
+        }
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        self.exchange.observe(now);
+        let now = self.exchange.observe(now);
+        if self.exchange.give_up_if_unanswered(now).is_some() {
+            self.transient(now, lost_answer());
+        }
     }
 
     fn poll_event(&mut self) -> Option<Event> {
@@ -188,15 +206,21 @@ impl Flow for RefreshFlow {
     }
 
     fn state(&self) -> StateKind {
-        match self.phase {
+        match &self.phase {
             Phase::Pending => StateKind::Pending,
-            Phase::Done => StateKind::Authorized,
-            Phase::Failed => StateKind::Failed,
+            Phase::Done(outcome) => outcome.state(),
+        }
+    }
+
+    fn outcome(&self) -> Option<&Outcome> {
+        match &self.phase {
+            Phase::Done(outcome) => Some(outcome),
+            Phase::Pending => None,
         }
     }
 
     fn cancel(&mut self) {
-        if self.phase == Phase::Pending {
+        if matches!(self.phase, Phase::Pending) {
             self.fail(FlowError::Cancelled);
         }
     }

@@ -1,4 +1,5 @@
-//! Newtypes for the values that must never be printed.
+//! The values that must never be printed: client secrets, device codes,
+//! access and refresh tokens, PKCE verifiers.
 //!
 //! Each type wraps an opaque string, serialises as that plain string (so wire
 //! types can hold it directly), prints `[redacted]` under `Debug`, has no

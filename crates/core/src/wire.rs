@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::error::DecodeError;
+pub use crate::error::DecodeError;
 use crate::secret::{AccessToken, ClientSecret, CodeVerifier, DeviceCode, RefreshToken};
 
 /// `grantType` of the device authorization grant (RFC 8628 §3.4), with an underscore.
@@ -26,52 +26,10 @@ pub const CLIENT_TYPE_PUBLIC: &str = "public";
 pub const TOKEN_TYPE_BEARER: &str = "Bearer";
 /// The scope the AWS CLI registers by default; it is what makes tokens refreshable.
 pub const DEFAULT_SCOPE: &str = "sso:account:access";
-/// The namespace the service appends to the shape name in `x-amzn-ErrorType`.
-pub const ERROR_TYPE_NAMESPACE: &str = "http://internal.amazon.com/coral/com.amazonaws.sso.oidc/";
 /// The header that carries the error's shape name (header names are case-insensitive).
 pub const ERROR_TYPE_HEADER: &str = "x-amzn-errortype";
-/// The header that carries the request id on every response.
-pub const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
 /// The media type of every request and response body.
 pub const CONTENT_TYPE_JSON: &str = "application/json";
-
-/// The three operations of the device flow, with their HTTP paths.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
-    /// `POST /client/register`
-    RegisterClient,
-    /// `POST /device_authorization`
-    StartDeviceAuthorization,
-    /// `POST /token`
-    CreateToken,
-}
-
-impl Operation {
-    /// Every operation, in flow order.
-    pub const ALL: [Operation; 3] = [
-        Operation::RegisterClient,
-        Operation::StartDeviceAuthorization,
-        Operation::CreateToken,
-    ];
-
-    /// The request path, appended to the endpoint's base URL (and its path prefix).
-    pub const fn path(self) -> &'static str {
-        match self {
-            Operation::RegisterClient => "/client/register",
-            Operation::StartDeviceAuthorization => "/device_authorization",
-            Operation::CreateToken => "/token",
-        }
-    }
-
-    /// The operation's name in the service model.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Operation::RegisterClient => "RegisterClient",
-            Operation::StartDeviceAuthorization => "StartDeviceAuthorization",
-            Operation::CreateToken => "CreateToken",
-        }
-    }
-}
 
 /// RegisterClient input (§3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

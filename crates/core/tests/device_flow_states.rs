@@ -6,9 +6,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use ssoflow_core::wire::{self, Operation};
+use ssoflow_core::wire::{self, DecodeError};
 use ssoflow_core::{
-    DecodeError, DeviceFlow, ErrorCode, Event, Flow, FlowError, StateKind, TransportErrorKind,
+    ApiMisuse, DeviceFlow, ErrorCode, Event, Flow, FlowError, Operation, Outcome, StateKind,
+    TransportErrorKind,
 };
 
 const S: fn(u64) -> Duration = Duration::from_secs;
@@ -32,9 +33,9 @@ mod unregistered {
         assert_eq!(body.client_type, "public");
         assert_eq!(body.client_name, "ssoflow");
         assert_eq!(body.scopes, Some(vec!["sso:account:access".to_owned()]));
-        // One request at a time.
+        // One request at a time; the flow waits for its answer, but not for ever.
         assert!(s.flow.poll_transmit(s.now).is_none());
-        assert_eq!(s.flow.poll_timeout(), None);
+        assert_eq!(s.flow.poll_timeout(), Some(s.t0 + S(120)));
     }
 
     #[test]
@@ -45,7 +46,6 @@ mod unregistered {
                 .with_scopes(Vec::<String>::new())
                 .with_client_name("me"),
             t0,
-            wall0(),
         );
         let tx = flow.poll_transmit(t0).unwrap();
         let text = String::from_utf8(tx.request.body().clone()).unwrap();
@@ -80,13 +80,12 @@ mod unregistered {
             }
             s.wait_for_timeout();
         }
-        let events = s.events();
         assert_eq!(
-            events.last(),
-            Some(&Event::Failed(FlowError::Decode {
-                operation: "RegisterClient",
+            s.failure(),
+            FlowError::Decode {
+                operation: Operation::RegisterClient,
                 error: DecodeError::MissingMember("clientId")
-            }))
+            }
         );
     }
 
@@ -108,11 +107,8 @@ mod unregistered {
         }
         assert_eq!(waits, [S(1), S(2), S(4), S(8)]);
         assert!(matches!(
-            s.events().last(),
-            Some(Event::Failed(FlowError::RetriesExhausted {
-                attempts: 5,
-                ..
-            }))
+            s.failure(),
+            FlowError::RetriesExhausted { attempts: 5, .. }
         ));
     }
 
@@ -121,11 +117,11 @@ mod unregistered {
         let mut s = Scenario::unregistered();
         s.exchange(err(ErrorCode::InvalidScope));
         assert_eq!(s.flow.state(), StateKind::Failed);
-        let events = s.events();
-        let [Event::Failed(FlowError::Service { operation, error })] = events.as_slice() else {
+        assert!(s.events().is_empty());
+        let FlowError::Service { operation, error } = s.failure() else {
             panic!()
         };
-        assert_eq!(*operation, "RegisterClient");
+        assert_eq!(operation, Operation::RegisterClient);
         assert_eq!(error.code, ErrorCode::InvalidScope);
         assert_eq!(error.description.as_deref(), Some("canned"));
     }
@@ -135,12 +131,12 @@ mod unregistered {
         let mut s = Scenario::unregistered();
         let tx = s.transmit();
         s.flow
-            .handle_response(s.now, tx.id, ok(REGISTERED))
+            .handle_response(s.now, s.wall(), tx.id, ok(REGISTERED))
             .unwrap();
         // The same id again, while the flow is live, is a caller bug and changes nothing.
         assert!(
             s.flow
-                .handle_response(s.now, tx.id, ok(REGISTERED))
+                .handle_response(s.now, s.wall(), tx.id, ok(REGISTERED))
                 .is_err()
         );
         assert!(
@@ -189,15 +185,51 @@ mod registered {
         let mut s = Scenario::registered();
         s.exchange(err(ErrorCode::InvalidClient));
         assert_eq!(s.flow.state(), StateKind::Unregistered);
+        assert_eq!(
+            s.events(),
+            vec![Event::RegistrationRejected {
+                client_id: "cid".into(),
+                user_code_void: false
+            }]
+        );
         s.exchange(ok(REGISTERED));
         assert!(matches!(s.events().as_slice(), [Event::Registered(_)]));
-        s.exchange(err(ErrorCode::UnauthorizedClient));
-        assert_eq!(s.flow.state(), StateKind::Failed);
-        let events = s.events();
-        let [Event::Failed(FlowError::Service { error, .. })] = events.as_slice() else {
-            panic!("{events:?}")
+        assert!(s.flow.new_registration().is_some());
+        // A second rejection ends it: registering yet again would loop.
+        s.exchange(err(ErrorCode::InvalidClient));
+        assert!(matches!(
+            s.events().as_slice(),
+            [Event::RegistrationRejected { .. }]
+        ));
+        let FlowError::Service { error, .. } = s.failure() else {
+            panic!()
         };
-        assert_eq!(error.code, ErrorCode::UnauthorizedClient);
+        assert_eq!(error.code, ErrorCode::InvalidClient);
+    }
+
+    #[test]
+    fn unauthorized_client_drops_the_registration_and_stops() {
+        // A new registration would ask for the same grant types, which the
+        // service has just refused: no second RegisterClient, no second code.
+        let mut s = Scenario::registered();
+        s.exchange(err(ErrorCode::UnauthorizedClient));
+        assert_eq!(
+            s.events(),
+            vec![Event::RegistrationRejected {
+                client_id: "cid".into(),
+                user_code_void: false
+            }]
+        );
+        let error = s.failure();
+        assert!(
+            matches!(&error, FlowError::Service { error, .. } if error.code == ErrorCode::UnauthorizedClient)
+        );
+        let text = error.to_string();
+        assert!(
+            text.contains("may not use this grant") && text.contains("sign in again"),
+            "{text}"
+        );
+        assert!(s.flow.poll_transmit(s.now + S(60)).is_none());
     }
 
     #[test]
@@ -219,15 +251,14 @@ mod registered {
             Some("https://device.sso.us-east-1.amazonaws.com/?user_code=BCDF-GHJK")
         );
         assert_eq!(p.expires_at, wall0() + S(600));
-        assert_eq!(s.flow.deadline(), Some(s.t0 + S(600)));
+        assert_eq!(p.expires_in, S(600));
     }
 
     #[test]
     fn interval_defaults_to_5_and_is_at_least_1() {
         for (sent, want) in [(None, 5), (Some(0), 1), (Some(1), 1), (Some(7), 7)] {
             let s = Scenario::pending(sent, 600);
-            assert_eq!(s.flow.interval(), Some(S(want)), "{sent:?}");
-            assert_eq!(s.flow.poll_timeout(), Some(s.t0 + S(want)));
+            assert_eq!(s.flow.poll_timeout(), Some(s.t0 + S(want)), "{sent:?}");
         }
     }
 
@@ -242,11 +273,11 @@ mod registered {
             }
         }
         assert_eq!(
-            s.events().last(),
-            Some(&Event::Failed(FlowError::Decode {
-                operation: "StartDeviceAuthorization",
+            s.failure(),
+            FlowError::Decode {
+                operation: Operation::StartDeviceAuthorization,
                 error: DecodeError::MissingMember("deviceCode")
-            }))
+            }
         );
     }
 }
@@ -287,10 +318,10 @@ mod pending {
         assert_eq!(s.events(), vec![Event::IntervalChanged(S(6))]);
         s.wait_for_timeout();
         s.exchange(err(ErrorCode::SlowDown));
-        assert_eq!(s.flow.interval(), Some(S(11)));
+        assert_eq!(s.events(), vec![Event::IntervalChanged(S(11))]);
+        assert_eq!(s.flow.poll_timeout(), Some(s.now + S(11)));
         s.wait_for_timeout();
         s.exchange(err(ErrorCode::AuthorizationPending));
-        assert_eq!(s.flow.interval(), Some(S(11)));
         assert_eq!(s.flow.poll_timeout(), Some(s.now + S(11)));
     }
 
@@ -300,8 +331,8 @@ mod pending {
         s.wait_for_timeout();
         s.exchange(ok(TOKEN));
         assert_eq!(s.flow.state(), StateKind::Authorized);
-        let events = s.events();
-        let [Event::Authorized(t)] = events.as_slice() else {
+        assert!(s.events().is_empty());
+        let Some(Outcome::Authorized(t)) = s.outcome() else {
             panic!()
         };
         assert_eq!(t.access_token.secret(), "access-token-value");
@@ -319,15 +350,15 @@ mod pending {
         s.wait_for_timeout();
         s.exchange(err(ErrorCode::ExpiredToken));
         assert_eq!(
-            (s.flow.state(), s.events()),
-            (StateKind::Expired, vec![Event::Expired])
+            (s.flow.state(), s.outcome()),
+            (StateKind::Expired, Some(Outcome::Expired))
         );
         let mut s = Scenario::pending(Some(1), 600);
         s.wait_for_timeout();
         s.exchange(err(ErrorCode::AccessDenied));
         assert_eq!(
-            (s.flow.state(), s.events()),
-            (StateKind::Denied, vec![Event::Denied])
+            (s.flow.state(), s.outcome()),
+            (StateKind::Denied, Some(Outcome::Denied))
         );
     }
 
@@ -342,15 +373,13 @@ mod pending {
             let mut s = Scenario::pending(Some(1), 600);
             s.wait_for_timeout();
             s.exchange(err(code.clone()));
-            let events = s.events();
-            let [
-                Event::Failed(FlowError::Service {
-                    operation: "CreateToken",
-                    error,
-                }),
-            ] = events.as_slice()
+            assert!(s.events().is_empty());
+            let FlowError::Service {
+                operation: Operation::CreateToken,
+                error,
+            } = s.failure()
             else {
-                panic!("{events:?}")
+                panic!()
             };
             assert_eq!(error.code, code);
             assert_eq!(error.description.as_deref(), Some("canned"));
@@ -367,8 +396,7 @@ mod pending {
         // The next poll would be at 15, past the deadline at 12: wake at 12 instead.
         assert_eq!(s.flow.poll_timeout(), Some(s.t0 + S(12)));
         s.wait_for_timeout();
-        assert_eq!(s.flow.state(), StateKind::Expired);
-        assert_eq!(s.events(), vec![Event::Expired]);
+        assert_eq!(s.outcome(), Some(Outcome::Expired));
         assert!(s.flow.poll_transmit(s.now + S(100)).is_none());
     }
 
@@ -396,7 +424,7 @@ mod pending {
             s.wait_for_timeout();
             if let Some(tx) = s.flow.poll_transmit(s.now) {
                 s.flow
-                    .handle_response(s.now, tx.id, status(500, ""))
+                    .handle_response(s.now, s.wall(), tx.id, status(500, ""))
                     .unwrap();
             }
         }
@@ -416,7 +444,14 @@ mod pending {
         assert!(
             matches!(
                 events.as_slice(),
-                [Event::Registered(_), Event::UserCode(_)]
+                [
+                    Event::RegistrationRejected {
+                        user_code_void: true,
+                        ..
+                    },
+                    Event::Registered(_),
+                    Event::UserCode(_)
+                ]
             ),
             "{events:?}"
         );
@@ -429,12 +464,11 @@ mod pending {
             s.wait_for_timeout();
             s.exchange(err(ErrorCode::SlowDown));
         }
-        assert_eq!(s.flow.interval(), Some(S(16)));
+        assert_eq!(s.flow.poll_timeout(), Some(s.now + S(16)));
         s.wait_for_timeout();
         s.exchange(err(ErrorCode::InvalidClient));
         s.exchange(ok(REGISTERED));
         s.exchange(ok(&started(Some(1), 600)));
-        assert_eq!(s.flow.interval(), Some(S(16)));
         assert_eq!(s.flow.poll_timeout(), Some(s.now + S(16)));
     }
 
@@ -444,10 +478,9 @@ mod pending {
         s.wait_for_timeout();
         let mut denial = ssoflow_core::ServiceError::new(ErrorCode::AccessDenied, "KMS said no");
         denial.reason = Some("KMS_AccessDeniedException".into());
-        s.exchange(denial.to_response());
-        let events = s.events();
-        let [Event::Failed(FlowError::Service { error, .. })] = events.as_slice() else {
-            panic!("{events:?}")
+        s.exchange(ssoflow_core::server::error_response(&denial));
+        let FlowError::Service { error, .. } = s.failure() else {
+            panic!()
         };
         assert_eq!(error.reason.as_deref(), Some("KMS_AccessDeniedException"));
         assert!(
@@ -458,27 +491,80 @@ mod pending {
 
     #[test]
     fn a_device_code_lifetime_beyond_an_hour_is_cut_to_an_hour() {
-        let s = Scenario::pending(Some(1), 2_147_483_647);
-        assert_eq!(s.flow.deadline(), Some(s.t0 + S(3600)));
+        let mut s = Scenario::registered();
+        s.exchange(ok(&started(Some(1), 2_147_483_647)));
+        let events = s.events();
+        let [Event::UserCode(prompt)] = events.as_slice() else {
+            panic!()
+        };
+        assert_eq!(prompt.expires_in, S(3600));
+        s.advance(S(3599));
+        assert_eq!(s.flow.state(), StateKind::Pending);
+        s.advance(S(1));
+        assert_eq!(s.outcome(), Some(Outcome::Expired));
     }
 
     #[test]
-    fn malformed_bodies_are_retried() {
-        let mut s = Scenario::pending(Some(1), 600);
-        s.wait_for_timeout();
-        s.exchange(ok(r#"{"accessTok"#));
-        assert_eq!(s.flow.state(), StateKind::Pending);
+    fn an_unreadable_token_answer_spends_the_device_code_and_ends_the_flow() {
+        // The service consumed the device code when it answered 200: another
+        // poll could only get invalid_grant and hide why.
+        for body in [r#"{"accessTok"#, "<html>", r#"{"tokenType":"Bearer"}"#] {
+            let mut s = Scenario::pending(Some(1), 600);
+            s.wait_for_timeout();
+            s.exchange(ok(body));
+            let error = s.failure();
+            assert!(
+                matches!(
+                    error,
+                    FlowError::GrantSpent {
+                        grant: "device code",
+                        ..
+                    }
+                ),
+                "{error:?}"
+            );
+            assert!(error.needs_sign_in());
+            let text = error.to_string();
+            assert!(
+                text.contains("could not be read") && text.contains("device code is spent"),
+                "{text}"
+            );
+            assert!(s.events().is_empty());
+            assert!(s.flow.poll_transmit(s.now + S(60)).is_none());
+        }
+    }
+
+    #[test]
+    fn unreadable_setup_answers_are_retried() {
+        let mut s = Scenario::registered();
+        s.exchange(ok(r#"{"deviceCo"#));
+        assert_eq!(s.flow.state(), StateKind::Registered);
         assert!(matches!(
             s.events().as_slice(),
             [Event::Retrying {
-                operation: Operation::CreateToken,
+                operation: Operation::StartDeviceAuthorization,
                 attempt: 1,
                 ..
             }]
         ));
         s.wait_for_timeout();
-        s.exchange(ok(TOKEN));
-        assert_eq!(s.flow.state(), StateKind::Authorized);
+        s.exchange(ok(&started(Some(1), 600)));
+        assert_eq!(s.flow.state(), StateKind::Pending);
+    }
+
+    #[test]
+    fn unauthorized_client_while_polling_voids_the_code() {
+        let mut s = Scenario::pending(Some(1), 600);
+        s.wait_for_timeout();
+        s.exchange(err(ErrorCode::UnauthorizedClient));
+        assert_eq!(
+            s.events(),
+            vec![Event::RegistrationRejected {
+                client_id: "cid".into(),
+                user_code_void: true
+            }]
+        );
+        assert_eq!(s.flow.state(), StateKind::Failed);
     }
 }
 
@@ -491,9 +577,12 @@ mod terminal {
         s.wait_for_timeout();
         let tx = s.transmit();
         s.flow.cancel();
-        assert_eq!(s.events(), vec![Event::Failed(FlowError::Cancelled)]);
+        assert_eq!(s.failure(), FlowError::Cancelled);
+        assert!(s.events().is_empty());
         // The answer to the abandoned request is accepted and ignored.
-        s.flow.handle_response(s.now, tx.id, ok(TOKEN)).unwrap();
+        s.flow
+            .handle_response(s.now, s.wall(), tx.id, ok(TOKEN))
+            .unwrap();
         assert_eq!(s.flow.state(), StateKind::Failed);
         assert!(s.flow.poll_transmit(s.now + S(60)).is_none());
         assert!(s.flow.poll_timeout().is_none());
@@ -503,14 +592,88 @@ mod terminal {
     }
 
     #[test]
-    fn a_late_answer_after_the_deadline_is_ignored() {
+    fn a_poll_in_flight_at_the_deadline_still_counts() {
+        // Sent before the deadline, answered after it: the token is used.
         let mut s = Scenario::pending(Some(1), 2);
         s.wait_for_timeout();
         let tx = s.transmit();
         s.advance(S(5));
-        assert_eq!(s.flow.state(), StateKind::Expired);
-        s.flow.handle_response(s.now, tx.id, ok(TOKEN)).unwrap();
-        assert_eq!(s.flow.state(), StateKind::Expired);
-        assert_eq!(s.events(), vec![Event::Expired]);
+        assert_eq!(s.flow.state(), StateKind::Pending);
+        s.flow
+            .handle_response(s.now, s.wall(), tx.id, ok(TOKEN))
+            .unwrap();
+        assert_eq!(s.flow.state(), StateKind::Authorized);
+        // Answered "pending" after the deadline instead: expired, no other poll.
+        let mut s = Scenario::pending(Some(1), 2);
+        s.wait_for_timeout();
+        let tx = s.transmit();
+        s.advance(S(5));
+        s.flow
+            .handle_response(s.now, s.wall(), tx.id, err(ErrorCode::AuthorizationPending))
+            .unwrap();
+        assert_eq!(s.outcome(), Some(Outcome::Expired));
+    }
+
+    #[test]
+    fn a_dropped_transmit_is_given_up_and_sent_again() {
+        // A hand-written driver that loses a request must not hang: the flow
+        // stops waiting after a limit it reports, then polls again.
+        let mut s = Scenario::pending(Some(1), 600);
+        s.wait_for_timeout();
+        let sent_at = s.now;
+        let dropped = s.transmit();
+        assert!(s.flow.poll_transmit(s.now + S(10)).is_none());
+        let give_up = s.flow.poll_timeout().unwrap();
+        assert_eq!(give_up, sent_at + S(120));
+        s.wait_for_timeout();
+        assert!(matches!(
+            s.events().as_slice(),
+            [Event::Retrying {
+                operation: Operation::CreateToken,
+                attempt: 1,
+                ..
+            }]
+        ));
+        s.wait_for_timeout();
+        let again = s.transmit();
+        assert_ne!(again.id, dropped.id);
+        // The lost request's answer, if it ever comes, is a clear misuse error.
+        let late = s
+            .flow
+            .handle_response(s.now, s.wall(), dropped.id, ok(TOKEN))
+            .unwrap_err();
+        assert!(matches!(late, ApiMisuse::AnswerTooLate { .. }), "{late:?}");
+        assert!(late.to_string().contains("time requests out sooner"));
+        s.flow
+            .handle_response(s.now, s.wall(), again.id, ok(TOKEN))
+            .unwrap();
+        assert_eq!(s.flow.state(), StateKind::Authorized);
+    }
+
+    #[test]
+    fn a_dropped_setup_transmit_is_sent_again() {
+        let mut s = Scenario::unregistered();
+        let _dropped = s.transmit();
+        assert_eq!(s.flow.poll_timeout(), Some(s.t0 + S(120)));
+        s.wait_for_timeout();
+        s.wait_for_timeout();
+        assert_eq!(s.transmit().operation, Operation::RegisterClient);
+    }
+
+    #[test]
+    fn expiries_come_from_the_wall_clock_handed_in_not_from_instants() {
+        // The monotonic clock stands still (a suspended laptop) while the
+        // wall clock jumps an hour: the token's expiry follows the wall clock.
+        let mut s = Scenario::pending(Some(1), 600);
+        s.wait_for_timeout();
+        let tx = s.transmit();
+        let woke = s.wall() + S(3600);
+        s.flow
+            .handle_response(s.now, woke, tx.id, ok(TOKEN))
+            .unwrap();
+        let Some(Outcome::Authorized(token)) = s.outcome() else {
+            panic!()
+        };
+        assert_eq!(token.expires_at, woke + S(3600));
     }
 }

@@ -2,8 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use proptest::prelude::*;
-use ssoflow_core::wire::{self, Operation};
-use ssoflow_core::{Endpoint, EndpointVariant, ServiceError};
+use ssoflow_core::wire;
+use ssoflow_core::{Endpoint, EndpointVariant, Operation, ServiceError};
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2048, .. ProptestConfig::default() })]
@@ -46,7 +46,7 @@ proptest! {
         let parsed = ServiceError::from_response(&r);
         prop_assert_eq!(parsed.is_some(), !(200..300).contains(&status));
         if let Some(e) = parsed {
-            let _ = (e.next_step(), e.to_string(), e.to_response());
+            let _ = (e.to_string(), ssoflow_core::server::error_response(&e));
         }
         let _ = wire::decode::<wire::CreateTokenResponse>(&body);
         let _ = wire::decode::<wire::RegisterClientRequest>(&body);

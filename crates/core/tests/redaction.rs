@@ -6,6 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use ssoflow_core::secret::*;
 use ssoflow_core::wire::*;
 use ssoflow_core::*;
 
@@ -49,8 +50,8 @@ fn every_public_type_redacts_secrets_in_debug() {
         format!("{:?}", Event::Registered(reg.clone())),
     );
     assert_clean(
-        "Event::Authorized",
-        format!("{:?}", Event::Authorized(token.clone())),
+        "Outcome::Authorized",
+        format!("{:?}", Outcome::Authorized(token.clone())),
     );
     assert_clean(
         "StartDeviceAuthorizationRequest",
@@ -117,8 +118,11 @@ fn every_public_type_redacts_secrets_in_debug() {
     let tx = s.transmit();
     assert!(String::from_utf8_lossy(tx.request.body()).contains("device-code-value"));
     assert_clean("Transmit", format!("{tx:?}"));
-    s.flow.handle_response(s.now, tx.id, ok(TOKEN)).unwrap();
+    s.flow
+        .handle_response(s.now, s.wall(), tx.id, ok(TOKEN))
+        .unwrap();
     assert_clean("DeviceFlow (authorized)", format!("{:?}", s.flow));
+    assert_clean("Outcome", format!("{:?}", s.flow.outcome()));
     for event in s.events() {
         assert_clean("Event", format!("{event:?}"));
     }
@@ -128,11 +132,16 @@ fn every_public_type_redacts_secrets_in_debug() {
 
     // Errors carry codes and descriptions, never request content.
     let err = FlowError::Service {
-        operation: "CreateToken",
+        operation: Operation::CreateToken,
         error: Box::new(ServiceError::new(
             ErrorCode::InvalidGrant,
             "Invalid grant provided",
         )),
     };
     assert_clean("FlowError", format!("{err:?} {err}"));
+    let spent = FlowError::GrantSpent {
+        grant: "device code",
+        error: DecodeError::Json("expected value".into()),
+    };
+    assert_clean("FlowError::GrantSpent", format!("{spent:?} {spent}"));
 }

@@ -6,9 +6,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use ssoflow_core::secret::{AccessToken, RefreshToken};
 use ssoflow_core::{
-    AccessToken, ErrorCode, Event, Flow, FlowError, RefreshFlow, RefreshToken, StateKind, Token,
-    TransportErrorKind,
+    ErrorCode, Event, Flow, FlowError, Outcome, RefreshFlow, StateKind, Token, TransportErrorKind,
 };
 
 const S: fn(u64) -> Duration = Duration::from_secs;
@@ -34,6 +34,21 @@ fn drain(f: &mut RefreshFlow) -> Vec<Event> {
     std::iter::from_fn(|| f.poll_event()).collect()
 }
 
+/// The refreshed token (panics unless the flow ended with one).
+fn refreshed(f: &RefreshFlow) -> Token {
+    match f.outcome() {
+        Some(Outcome::Authorized(t)) => t.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn failure(f: &RefreshFlow) -> FlowError {
+    match f.outcome() {
+        Some(Outcome::Failed(e)) => e.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn sends_the_refresh_grant() {
     let (mut f, t0) = flow(token(Some("old-refresh")));
@@ -50,11 +65,10 @@ fn sends_the_refresh_grant() {
 fn a_new_refresh_token_replaces_the_old_one() {
     let (mut f, t0) = flow(token(Some("old-refresh")));
     let tx = f.poll_transmit(t0).unwrap();
-    f.handle_response(t0 + S(2), tx.id, ok(TOKEN)).unwrap();
-    let events = drain(&mut f);
-    let [Event::Authorized(t)] = events.as_slice() else {
-        panic!("{events:?}")
-    };
+    f.handle_response(t0 + S(2), wall0() + S(2), tx.id, ok(TOKEN))
+        .unwrap();
+    assert!(drain(&mut f).is_empty());
+    let t = refreshed(&f);
     assert_eq!(t.access_token.secret(), "access-token-value");
     assert_eq!(
         t.refresh_token.as_ref().unwrap().secret(),
@@ -71,14 +85,12 @@ fn an_absent_refresh_token_keeps_the_old_one() {
     let tx = f.poll_transmit(t0).unwrap();
     f.handle_response(
         t0,
+        wall0(),
         tx.id,
         ok(r#"{"accessToken":"new","expiresIn":3600,"refreshToken":null}"#),
     )
     .unwrap();
-    let events = drain(&mut f);
-    let [Event::Authorized(t)] = events.as_slice() else {
-        panic!()
-    };
+    let t = refreshed(&f);
     assert_eq!(t.refresh_token.as_ref().unwrap().secret(), "old-refresh");
 }
 
@@ -86,13 +98,9 @@ fn an_absent_refresh_token_keeps_the_old_one() {
 fn invalid_grant_means_sign_in_again_without_retry() {
     let (mut f, t0) = flow(token(Some("revoked")));
     let tx = f.poll_transmit(t0).unwrap();
-    f.handle_response(t0, tx.id, err(ErrorCode::InvalidGrant))
+    f.handle_response(t0, wall0(), tx.id, err(ErrorCode::InvalidGrant))
         .unwrap();
-    let events = drain(&mut f);
-    let [Event::Failed(e)] = events.as_slice() else {
-        panic!()
-    };
-    assert!(e.needs_sign_in());
+    assert!(failure(&f).needs_sign_in());
     assert!(f.poll_transmit(t0 + S(100)).is_none());
 }
 
@@ -102,7 +110,8 @@ fn server_errors_are_retried_with_backoff_then_given_up() {
     let mut waits = vec![];
     loop {
         let tx = f.poll_transmit(now).unwrap();
-        f.handle_response(now, tx.id, status(503, "")).unwrap();
+        f.handle_response(now, wall0(), tx.id, status(503, ""))
+            .unwrap();
         match f.poll_timeout() {
             Some(t) => {
                 waits.push(t - now);
@@ -113,11 +122,8 @@ fn server_errors_are_retried_with_backoff_then_given_up() {
     }
     assert_eq!(waits, [S(1), S(2), S(4)]);
     assert!(matches!(
-        drain(&mut f).last(),
-        Some(Event::Failed(FlowError::RetriesExhausted {
-            attempts: 4,
-            ..
-        }))
+        failure(&f),
+        FlowError::RetriesExhausted { attempts: 4, .. }
     ));
 }
 
@@ -130,25 +136,20 @@ fn a_transport_error_then_success() {
     let t1 = f.poll_timeout().unwrap();
     assert!(f.poll_transmit(t0).is_none());
     let tx = f.poll_transmit(t1).unwrap();
-    f.handle_response(t1, tx.id, ok(TOKEN)).unwrap();
+    f.handle_response(t1, wall0(), tx.id, ok(TOKEN)).unwrap();
     assert_eq!(f.state(), StateKind::Authorized);
 }
 
 #[test]
 fn unrefreshable_tokens_fail_before_any_request() {
     let (mut f, t0) = flow(token(None));
-    assert_eq!(
-        drain(&mut f),
-        vec![Event::Failed(FlowError::NotRefreshable)]
-    );
+    assert_eq!(failure(&f), FlowError::NotRefreshable);
+    assert!(drain(&mut f).is_empty());
     assert!(f.poll_transmit(t0).is_none());
     let mut expired = token(Some("r"));
     expired.registration.expires_at = wall0();
     let (mut f, t0) = flow(expired);
-    assert_eq!(
-        drain(&mut f),
-        vec![Event::Failed(FlowError::RegistrationExpired)]
-    );
+    assert_eq!(failure(&f), FlowError::RegistrationExpired);
     assert!(f.poll_transmit(t0).is_none());
     assert!(FlowError::RegistrationExpired.needs_sign_in());
 }
@@ -157,12 +158,43 @@ fn unrefreshable_tokens_fail_before_any_request() {
 fn invalid_client_is_not_retried() {
     let (mut f, t0) = flow(token(Some("r")));
     let tx = f.poll_transmit(t0).unwrap();
-    f.handle_response(t0, tx.id, err(ErrorCode::InvalidClient))
+    f.handle_response(t0, wall0(), tx.id, err(ErrorCode::InvalidClient))
         .unwrap();
     assert_eq!(f.state(), StateKind::Failed);
-    let events = drain(&mut f);
-    let [Event::Failed(e)] = events.as_slice() else {
-        panic!()
-    };
+    let e = failure(&f);
     assert!(e.needs_sign_in(), "{e}");
+}
+
+#[test]
+fn an_unreadable_answer_spends_the_refresh_token_and_is_not_retried() {
+    // The service may rotate refresh tokens: after a 200 it could not read,
+    // the old refresh token may be dead, so sending it again could only get
+    // invalid_grant and hide this cause.
+    let (mut f, t0) = flow(token(Some("r")));
+    let tx = f.poll_transmit(t0).unwrap();
+    f.handle_response(t0, wall0(), tx.id, ok(r#"{"accessTok"#))
+        .unwrap();
+    let e = failure(&f);
+    assert!(
+        matches!(
+            e,
+            FlowError::GrantSpent {
+                grant: "refresh token",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("refresh token is spent"), "{e}");
+    assert!(f.poll_transmit(t0 + S(100)).is_none());
+}
+
+#[test]
+fn the_expiry_is_stamped_from_the_wall_clock_of_the_answer() {
+    let (mut f, t0) = flow(token(Some("r")));
+    let tx = f.poll_transmit(t0).unwrap();
+    // The monotonic clock has not moved; the wall clock says an hour passed.
+    let woke = wall0() + S(3600);
+    f.handle_response(t0, woke, tx.id, ok(TOKEN)).unwrap();
+    assert_eq!(refreshed(&f).expires_at, woke + S(3600));
 }

@@ -35,14 +35,14 @@ use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
 use hyper_util::rt::TokioIo;
-use ssoflow_core::ClientSecret;
+use ssoflow_core::Operation;
+use ssoflow_core::secret::ClientSecret;
 use ssoflow_core::wire::{
     self, CLIENT_TYPE_PUBLIC, CONTENT_TYPE_JSON, CreateTokenRequest, CreateTokenResponse,
-    DEFAULT_SCOPE, ErrorBody, Operation, RegisterClientRequest, RegisterClientResponse,
+    DEFAULT_SCOPE, ErrorBody, RegisterClientRequest, RegisterClientResponse,
     StartDeviceAuthorizationRequest, StartDeviceAuthorizationResponse,
 };
-use ssoflow_emulator::{Emulator, EmulatorConfig};
-use ssoflow_test_transport::AutoApprove;
+use ssoflow_emulator::{AutoApprove, Emulator, EmulatorConfig};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -14,31 +14,23 @@
 //! CreateTokenWithIAM and the PKCE `/authorize` endpoint (refused plainly),
 //! the portal API that consumes access tokens.
 //!
-//! # Example: sign in with the blocking driver against a running emulator
+//! # Example: a client registers over real HTTP
 //!
 //! ```
-//! use ssoflow_blocking::{Driver, SystemClock, UreqTransport};
-//! use ssoflow_core::{DeviceFlow, Endpoint, FlowConfig};
 //! use ssoflow_emulator::{EmulatorConfig, EmulatorThread};
-//! use ssoflow_test_transport::AutoApprove;
-//! use std::time::{Duration, Instant, SystemTime};
 //!
-//! // A free loopback port; a person would approve at the verification page,
-//! // here the emulator approves on the first poll.
-//! let mut config = EmulatorConfig::default();
-//! config.service.auto_approve = Some(AutoApprove::AfterDelay(Duration::ZERO));
-//! let emulator = EmulatorThread::start(config)?;
-//!
-//! let endpoint = Endpoint::from_url(emulator.base_url())?;
-//! let flow_config = FlowConfig::new(endpoint, "https://d-1234567890.awsapps.com/start")?;
-//! let flow = DeviceFlow::new(flow_config, Instant::now(), SystemTime::now());
-//! let signed_in = Driver::new(UreqTransport::new(), SystemClock).sign_in(flow, |prompt| {
-//!     println!("Open {} and enter {}", prompt.verification_uri, prompt.user_code);
-//! })?;
-//! assert!(signed_in.token.access_token.secret().starts_with("aoa"));
+//! let emulator = EmulatorThread::start(EmulatorConfig::default())?;
+//! let response = ureq::post(format!("{}/client/register", emulator.base_url()))
+//!     .content_type("application/json")
+//!     .send(r#"{"clientName":"my-tool","clientType":"public","scopes":["sso:account:access"]}"#)?;
+//! assert_eq!(response.status(), 200);
+//! assert!(response.headers().contains_key("x-amzn-requestid"));
 //! emulator.stop()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! The drivers' own tests sign in against it (`ssoflow-blocking`'s
+//! `tests/emulator.rs`, `ssoflow-async`'s `tests/reqwest_emulator.rs`).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -57,7 +49,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use ssoflow_test_transport::{Service, ServiceConfig};
+use ssoflow_test_transport::Service;
+
+/// The simulated service's knobs, re-exported so a user of the emulator needs no other crate.
+pub use ssoflow_test_transport::{AutoApprove, Fault, ServiceConfig};
 use tokio::sync::{Notify, watch};
 
 pub use args::{DurationArg, EmulatorArgs};

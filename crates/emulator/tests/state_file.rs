@@ -39,7 +39,7 @@ fn with_state_file(path: &Path) -> EmulatorConfig {
 fn refresh(
     base: &str,
     client: &Client,
-    refresh_token: &ssoflow_core::RefreshToken,
+    refresh_token: &ssoflow_core::secret::RefreshToken,
 ) -> http::Response<Vec<u8>> {
     let request = CreateTokenRequest::refresh_token(&client.id, &client.secret, refresh_token);
     post_json(&format!("{base}/token"), wire::encode(&request))

@@ -86,11 +86,8 @@ impl Browser {
         if let Some(cookie) = &self.cookie {
             request = request.header("cookie", cookie);
         }
-        let response = ssoflow_blocking::Transport::send(
-            &mut ssoflow_blocking::UreqTransport::new(),
-            request.body(body.join("&").into_bytes()).unwrap(),
-        )
-        .unwrap();
+        let response =
+            common::send_request(request.body(body.join("&").into_bytes()).unwrap()).unwrap();
         self.remember(&response)
     }
 
@@ -116,7 +113,7 @@ fn pending_code(
     emulator: &EmulatorThread,
     name: &str,
     scopes: &[&str],
-) -> (Client, String, ssoflow_core::DeviceCode) {
+) -> (Client, String, ssoflow_core::secret::DeviceCode) {
     let client = register(emulator.base_url(), name, scopes);
     let started = start_authorization(emulator.base_url(), &client);
     (

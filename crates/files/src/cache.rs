@@ -132,15 +132,7 @@ impl TokenCache {
         if let Err(detail) = CachedToken::parse(&bytes) {
             return Err(CacheError::Unusable { path, detail });
         }
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(true),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(source) => Err(CacheError::Io {
-                action: "remove",
-                path,
-                source,
-            }),
-        }
+        remove_if_present(path)
     }
 
     /// Where the registration for `key` lives.
@@ -171,6 +163,25 @@ impl TokenCache {
         let path = self.registration_path(key);
         self.write(&path, &registration.to_bytes())?;
         Ok(path)
+    }
+
+    /// Removes the registration for `key` if it is the one with `client_id`:
+    /// the service rejected it, so no later sign-in (ours or the AWS CLI's)
+    /// should reuse it. A file holding another registration (written since by
+    /// another process) or one that does not parse is left alone. Returns
+    /// whether a file was removed.
+    pub fn remove_registration(
+        &self,
+        key: &RegistrationKey,
+        client_id: &str,
+    ) -> Result<bool, CacheError> {
+        let path = self.registration_path(key);
+        match self.read_registration(key) {
+            Ok(Some(cached)) if cached.client_id == client_id => {}
+            Ok(_) | Err(CacheError::Unusable { .. }) => return Ok(false),
+            Err(other) => return Err(other),
+        }
+        remove_if_present(path)
     }
 
     /// Takes the advisory lock that serializes refreshes of `key`'s token
@@ -359,6 +370,19 @@ fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, CacheError> {
     Ok(Some(bytes))
 }
 
+/// Removes `path`; `false` if it was already gone.
+fn remove_if_present(path: PathBuf) -> Result<bool, CacheError> {
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(CacheError::Io {
+            action: "remove",
+            path,
+            source,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -392,6 +416,38 @@ mod tests {
     }
 
     const TOKEN: &[u8] = br#"{"accessToken": "aoa", "expiresAt": "2030-01-01T00:00:00Z"}"#;
+
+    #[test]
+    fn a_rejected_registration_is_removed_only_if_it_is_still_the_cached_one() {
+        let cache = scratch("remove-registration");
+        let key = RegistrationKey {
+            region: "us-east-1".into(),
+            configured_scopes: None,
+            session_name: Some("s".into()),
+            start_url: "https://d-1234567890.awsapps.com/start".into(),
+        };
+        let registration = |client_id: &str| {
+            CachedRegistration::parse(
+                format!(
+                    r#"{{"clientId": "{client_id}", "clientSecret": "x", "expiresAt": "2030-01-01T00:00:00Z"}}"#
+                )
+                .as_bytes(),
+            )
+            .unwrap()
+        };
+        assert!(!cache.remove_registration(&key, "old").unwrap(), "none yet");
+        cache
+            .write_registration(&key, &registration("new"))
+            .unwrap();
+        assert!(
+            !cache.remove_registration(&key, "old").unwrap(),
+            "another one"
+        );
+        assert!(cache.registration_path(&key).exists());
+        assert!(cache.remove_registration(&key, "new").unwrap());
+        assert!(!cache.registration_path(&key).exists());
+        assert_eq!(cache.read_registration(&key).unwrap(), None);
+    }
 
     #[cfg(unix)]
     #[test]

@@ -24,7 +24,8 @@ mod token_file;
 pub use atomic::{create_private_dir, write_atomically};
 pub use cache::{CacheError, RefreshLock, TokenCache, TokenKey};
 pub use provider::{
-    Check, LOCK_TIMEOUT, PendingRefresh, ProvidedToken, ProviderError, RefreshPlan, TokenSource,
+    Check, LOCK_TIMEOUT, PendingRefresh, ProvidedToken, ProviderError, RefreshPlan, RefreshPolicy,
+    TokenSource, TokenStep,
 };
 pub use registration_file::{CachedRegistration, RegistrationKey};
 pub use token_file::CachedToken;

@@ -11,9 +11,9 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use ssoflow_core::{
-    AccessToken, DriveError, Endpoint, RefreshFlow, RefreshPolicy, Token, TokenStep,
-};
+use ssoflow_core::drive::DriveError;
+use ssoflow_core::secret::AccessToken;
+use ssoflow_core::{Endpoint, RefreshFlow, Token};
 
 use crate::cache::{CacheError, RefreshLock, TokenCache, TokenKey};
 use crate::timestamp;
@@ -65,6 +65,70 @@ pub enum ProviderError {
     /// The cache could not be read or written, or its lock not taken.
     #[error(transparent)]
     Cache(CacheError),
+}
+
+/// When a stored access token is used as it is, refreshed first, or given up
+/// on: the one rule both token providers (blocking and async) follow. Pure
+/// time arithmetic; the caller supplies the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshPolicy {
+    /// Refresh once less than this is left. Default 5 minutes.
+    pub refresh_within: Duration,
+    /// After a refresh attempt, wait this long before the next. Default 30 s.
+    pub retry_after: Duration,
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        RefreshPolicy {
+            refresh_within: Duration::from_secs(5 * 60),
+            retry_after: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What to do with a stored token now; see [`RefreshPolicy::step`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStep {
+    /// Enough time is left, or it cannot be refreshed yet and has not expired: use it.
+    Use,
+    /// Refresh it. If that fails and `old_still_valid`, use the old token
+    /// anyway (it has not expired); otherwise the caller must sign in again.
+    Refresh {
+        /// Whether the old token has not expired yet.
+        old_still_valid: bool,
+    },
+    /// It has expired and cannot be refreshed now: sign in again.
+    SignInAgain,
+}
+
+impl RefreshPolicy {
+    /// The step for a token expiring at `expires_at`, at `now`.
+    /// `refreshable` says whether it has a refresh token and a live
+    /// registration; `last_attempt` is when a refresh was last tried.
+    pub fn step(
+        &self,
+        expires_at: SystemTime,
+        refreshable: bool,
+        last_attempt: Option<SystemTime>,
+        now: SystemTime,
+    ) -> TokenStep {
+        let left = expires_at.duration_since(now).unwrap_or(Duration::ZERO);
+        if left > self.refresh_within {
+            return TokenStep::Use;
+        }
+        let waited_enough = last_attempt.is_none_or(|attempt| {
+            now.duration_since(attempt)
+                .map_or(true, |since| since >= self.retry_after)
+        });
+        match (refreshable && waited_enough, left > Duration::ZERO) {
+            (true, valid) => TokenStep::Refresh {
+                old_still_valid: valid,
+            },
+            (false, true) => TokenStep::Use,
+            (false, false) => TokenStep::SignInAgain,
+        }
+    }
 }
 
 /// One session's token: where it is stored, where it is refreshed, and when.
@@ -259,5 +323,61 @@ fn provided(token: &CachedToken, refreshed: bool, refresh_failed: Option<String>
 fn expired(token: &CachedToken) -> ProviderError {
     ProviderError::Expired {
         expired_at: timestamp::format(token.expires_at),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Duration = Duration::from_secs(1_800_000_000);
+
+    fn at(offset: i64) -> SystemTime {
+        let base = SystemTime::UNIX_EPOCH + NOW;
+        if offset >= 0 {
+            base + Duration::from_secs(offset.unsigned_abs())
+        } else {
+            base - Duration::from_secs(offset.unsigned_abs())
+        }
+    }
+
+    #[test]
+    fn refresh_policy_steps() {
+        let policy = RefreshPolicy::default();
+        let now = at(0);
+        let step = |expires: i64, refreshable: bool, last: Option<i64>| {
+            policy.step(at(expires), refreshable, last.map(at), now)
+        };
+        assert_eq!(step(301, true, None), TokenStep::Use);
+        assert_eq!(
+            step(300, true, None),
+            TokenStep::Refresh {
+                old_still_valid: true
+            }
+        );
+        assert_eq!(
+            step(0, true, None),
+            TokenStep::Refresh {
+                old_still_valid: false
+            }
+        );
+        assert_eq!(
+            step(-5, true, Some(-30)),
+            TokenStep::Refresh {
+                old_still_valid: false
+            }
+        );
+        // Tried 29 s ago: not again yet; the old token serves until it expires.
+        assert_eq!(step(100, true, Some(-29)), TokenStep::Use);
+        assert_eq!(step(-1, true, Some(-29)), TokenStep::SignInAgain);
+        assert_eq!(step(100, false, None), TokenStep::Use);
+        assert_eq!(step(0, false, None), TokenStep::SignInAgain);
+        // A last attempt in the future (clock stepped back) does not block forever.
+        assert_eq!(
+            step(100, true, Some(60)),
+            TokenStep::Refresh {
+                old_still_valid: true
+            }
+        );
     }
 }

@@ -6,8 +6,9 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
+use ssoflow_core::Registration;
+use ssoflow_core::secret::ClientSecret;
 use ssoflow_core::wire::GRANT_AUTHORIZATION_CODE;
-use ssoflow_core::{ClientSecret, Registration};
 
 use crate::{python_json, timestamp};
 

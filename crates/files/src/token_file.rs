@@ -4,7 +4,8 @@
 use std::time::SystemTime;
 
 use serde_json::{Map, Value};
-use ssoflow_core::{AccessToken, ClientSecret, RefreshToken, Registration, Token};
+use ssoflow_core::secret::{AccessToken, ClientSecret, RefreshToken};
+use ssoflow_core::{Registration, Token};
 
 use crate::{python_json, timestamp};
 

@@ -1,11 +1,12 @@
 //! A simulated AWS SSO OIDC service for testing ssoflow: a sans-IO [`Service`]
 //! that answers RegisterClient, StartDeviceAuthorization and CreateToken as the
 //! real service does (status codes, `x-amzn-ErrorType`, OAuth error bodies,
-//! value shapes), plus [`Simulation`], which puts it behind the blocking
-//! driver's `Transport` and `Clock` on a virtual clock so whole sign-in flows,
-//! including ten-minute expiries, run in milliseconds. The HTTP emulator
-//! serves the same [`Service`] over real HTTP, so it reads no clock (time is
-//! always an argument) and does no I/O.
+//! value shapes), plus [`Simulation`], which serves it on a virtual clock so
+//! whole sign-in flows, including ten-minute expiries, run in milliseconds.
+//! The HTTP emulator serves the same [`Service`] over real HTTP, so it reads
+//! no clock (time is always an argument) and does no I/O. It depends on
+//! `ssoflow-core` alone: each driver's tests carry the few lines that put a
+//! [`Simulation`] behind that driver's transport and clock traits.
 //!
 //! **In scope:** the three operations with every error path of
 //! `wire-protocol.md` §9.3; the person at the verification page
@@ -13,7 +14,8 @@
 //! [`AutoApprove`]); `slow_down` for early polls; refresh-token rotation and
 //! revocation; expiring registrations; injected faults ([`Fault`]: 5xx,
 //! malformed bodies, dropped connections, delays); request [`Counters`] and a
-//! secret-free log of [`Exchange`]s; latency and read timeouts in virtual time.
+//! secret-free log of [`Exchange`]s; latency and read timeouts in virtual time;
+//! a wall clock that can jump while the monotonic one stands still.
 //!
 //! **Out of scope:** the authorization-code (PKCE) grant and `/authorize`,
 //! CreateTokenWithIAM (refused with `invalid_request`), the portal API that
@@ -81,9 +83,4 @@ pub use service::{
     ApprovalError, AutoApprove, Counters, Fault, PendingInfo, Reply, Service, ServiceConfig,
     ServiceSnapshot, UnsupportedSnapshot,
 };
-pub use sim::{Exchange, SimTransport, Simulation, VirtualClock};
-
-/// The README's example, compiled and run as a doc test so it cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeExample;
+pub use sim::{Exchange, Simulation};

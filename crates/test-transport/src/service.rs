@@ -20,15 +20,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use ssoflow_core::secret::{AccessToken, ClientSecret, DeviceCode, RefreshToken};
+use ssoflow_core::server::{REQUEST_ID_HEADER, error_response};
 use ssoflow_core::wire::{
     self, CLIENT_TYPE_PUBLIC, CONTENT_TYPE_JSON, CreateTokenRequest, CreateTokenResponse,
-    GRANT_AUTHORIZATION_CODE, GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN, Operation, REQUEST_ID_HEADER,
+    DecodeError, GRANT_AUTHORIZATION_CODE, GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN,
     RegisterClientRequest, RegisterClientResponse, StartDeviceAuthorizationRequest,
     StartDeviceAuthorizationResponse, TOKEN_TYPE_BEARER,
 };
-use ssoflow_core::{
-    AccessToken, ClientSecret, DecodeError, DeviceCode, ErrorCode, RefreshToken, ServiceError,
-};
+use ssoflow_core::{ErrorCode, Operation, ServiceError};
 
 use crate::random::{self, RandomUnavailable};
 
@@ -396,7 +396,7 @@ impl Service {
     /// [`Counters::other`].
     pub fn refuse(&mut self, error: &ServiceError) -> http::Response<Vec<u8>> {
         self.counters.other += 1;
-        with_request_id(error.to_response())
+        with_request_id(error_response(error))
     }
 
     /// Answers one request received at `now`. Routing goes by the path's suffix
@@ -412,23 +412,25 @@ impl Service {
                 self.counters.start_device_authorization += 1;
             }
             Route::Operation(Operation::CreateToken) => self.counters.create_token += 1,
-            Route::CreateTokenWithIam | Route::WrongMethod(_) | Route::Unknown => {
+            Route::Operation(_)
+            | Route::CreateTokenWithIam
+            | Route::WrongMethod(_)
+            | Route::Unknown => {
                 self.counters.other += 1;
             }
         }
         let response = match self.faults.pop_front() {
             None => self.answer(now, route, request),
-            Some(Fault::Status(status)) => ServiceError {
+            Some(Fault::Status(status)) => error_response(&ServiceError {
                 status,
                 ..ServiceError::new(
                     ErrorCode::InternalServer,
                     format!("The service failed to process the request (injected HTTP {status})"),
                 )
-            }
-            .to_response(),
+            }),
             Some(Fault::Error(code)) => {
                 let description = format!("{} (injected fault)", code.shape());
-                ServiceError::new(code, description).to_response()
+                error_response(&ServiceError::new(code, description))
             }
             Some(Fault::MalformedBody) => {
                 json_response(http::StatusCode::OK, MALFORMED_BODY.to_vec())
@@ -547,22 +549,14 @@ impl Service {
         request: &http::Request<Vec<u8>>,
     ) -> Response {
         let result = match route {
-            Route::Unknown => Err(ServiceError {
-                status: 404,
-                ..ServiceError::new(
-                    ErrorCode::Other(UNKNOWN_OPERATION.to_owned()),
-                    format!("No operation is served at {}", request.uri().path()),
-                )
-            }),
             Route::WrongMethod(operation) => {
-                let mut response = ServiceError {
+                let mut response = error_response(&ServiceError {
                     status: 405,
                     ..ServiceError::new(
                         ErrorCode::Other(METHOD_NOT_ALLOWED.to_owned()),
                         format!("{} takes POST, not {}", operation.name(), request.method()),
                     )
-                }
-                .to_response();
+                });
                 response
                     .headers_mut()
                     .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
@@ -588,8 +582,16 @@ impl Service {
                 self.start_device_authorization(now, request.body())
             }
             Route::Operation(Operation::CreateToken) => self.create_token(now, request.body()),
+            // Operations of other services (the portal API) are not served here.
+            Route::Unknown | Route::Operation(_) => Err(ServiceError {
+                status: 404,
+                ..ServiceError::new(
+                    ErrorCode::Other(UNKNOWN_OPERATION.to_owned()),
+                    format!("No operation is served at {}", request.uri().path()),
+                )
+            }),
         };
-        result.unwrap_or_else(|error| error.to_response())
+        result.unwrap_or_else(|error| error_response(&error))
     }
 
     fn register_client(&mut self, now: SystemTime, body: &[u8]) -> Result<Response, ServiceError> {

@@ -1,15 +1,14 @@
-//! The in-memory transport: a [`Service`] behind the blocking driver's
-//! [`Transport`] and [`Clock`] seams, on a virtual clock that moves only when
-//! the driver sleeps, a request travels, or a test says so.
+//! The in-memory transport: a [`Service`] reached by [`Simulation::send`], on
+//! a virtual clock that moves only when a driver sleeps
+//! ([`Simulation::sleep_until`]), a request travels, or a test says so.
+//! It knows no driver: each driver's tests carry a few lines that put a
+//! simulation behind that driver's transport and clock traits.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use std::future::Future;
-
-use ssoflow_blocking::{Clock, Transport, TransportError};
-use ssoflow_core::wire::Operation;
-use ssoflow_core::{Endpoint, TransportErrorKind};
+use ssoflow_core::drive::TransportError;
+use ssoflow_core::{Endpoint, Operation, TransportErrorKind};
 
 use crate::service::{Reply, Service, ServiceConfig, operation_of};
 
@@ -41,12 +40,10 @@ pub struct Exchange {
     pub status: Option<u16>,
 }
 
-/// A simulated SSO OIDC service on a virtual clock: hand its [`transport`] and
-/// [`clock`] to a driver and whole flows run in microseconds. Clones share
-/// the same service, clock and log.
-///
-/// [`transport`]: Simulation::transport
-/// [`clock`]: Simulation::clock
+/// A simulated SSO OIDC service on a virtual clock: a driver that sends
+/// through [`Simulation::send`] and sleeps through [`Simulation::sleep_until`]
+/// runs whole flows in microseconds. Clones share the same service, clock
+/// and log.
 #[derive(Clone)]
 pub struct Simulation {
     shared: Arc<Mutex<Shared>>,
@@ -58,6 +55,8 @@ struct Shared {
     instant_origin: Instant,
     wall_origin: SystemTime,
     elapsed: Duration,
+    /// How far the wall clock has jumped ahead of the monotonic one (a suspend).
+    wall_shift: Duration,
     latency: Duration,
     read_timeout: Duration,
     log: Vec<Exchange>,
@@ -74,7 +73,7 @@ impl Shared {
 
     fn wall_now(&self) -> SystemTime {
         self.wall_origin
-            .checked_add(self.elapsed)
+            .checked_add(self.elapsed.saturating_add(self.wall_shift))
             .unwrap_or(self.wall_origin)
     }
 
@@ -117,6 +116,7 @@ impl Simulation {
                 instant_origin: Instant::now(),
                 wall_origin: UNIX_EPOCH + WALL_CLOCK_START,
                 elapsed: Duration::ZERO,
+                wall_shift: Duration::ZERO,
                 latency: Duration::ZERO,
                 read_timeout: DEFAULT_READ_TIMEOUT,
                 log: Vec::new(),
@@ -134,16 +134,6 @@ impl Simulation {
         Endpoint::from_url(SIMULATED_ENDPOINT).expect("the simulated endpoint URL is valid")
     }
 
-    /// A transport whose requests go to this simulation's service.
-    pub fn transport(&self) -> SimTransport {
-        SimTransport { sim: self.clone() }
-    }
-
-    /// A clock that reads this simulation's virtual time and advances it when slept on.
-    pub fn clock(&self) -> VirtualClock {
-        VirtualClock { sim: self.clone() }
-    }
-
     /// The virtual monotonic time.
     pub fn now(&self) -> Instant {
         self.lock().now()
@@ -157,6 +147,29 @@ impl Simulation {
     /// Moves virtual time forward, e.g. to let a device code expire.
     pub fn advance(&self, by: Duration) {
         self.lock().advance(by);
+    }
+
+    /// Moves the wall clock forward by `by` while the monotonic clock stands
+    /// still, as when a laptop wakes from sleep (`Instant` stops during a
+    /// suspend on Linux and macOS). The service sees the new wall time.
+    pub fn jump_wall_clock(&self, by: Duration) {
+        let mut shared = self.lock();
+        let shift = shared.wall_shift.saturating_add(by);
+        if shared
+            .wall_origin
+            .checked_add(shared.elapsed.saturating_add(shift))
+            .is_some()
+        {
+            shared.wall_shift = shift;
+        }
+    }
+
+    /// Sleeps in virtual time: moves the clocks to `deadline` at once (never
+    /// backwards), so waits cost nothing.
+    pub fn sleep_until(&self, deadline: Instant) {
+        let mut shared = self.lock();
+        let target = deadline.saturating_duration_since(shared.instant_origin);
+        shared.set_elapsed(target);
     }
 
     /// Sets the one-way network latency: each request advances virtual time by
@@ -203,7 +216,12 @@ impl Simulation {
         self.shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn exchange(
+    /// Sends `request` to the service, in virtual time: the latency there and
+    /// back and any [`Fault::Delay`](crate::Fault::Delay) advance the clock; a
+    /// dropped connection becomes [`TransportErrorKind::ConnectionLost`], an
+    /// answer slower than the read timeout [`TransportErrorKind::Timeout`].
+    /// Any status is an `Ok` answer, as a driver's transport must return it.
+    pub fn send(
         &self,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
@@ -268,80 +286,6 @@ fn grant_type(body: &[u8]) -> Option<String> {
         grant_type: Option<String>,
     }
     serde_json::from_slice::<GrantOnly>(body).ok()?.grant_type
-}
-
-/// The [`Transport`] of a [`Simulation`]: every request goes to its service, in
-/// virtual time. Dropped connections become [`TransportErrorKind::ConnectionLost`],
-/// answers slower than the read timeout [`TransportErrorKind::Timeout`].
-#[derive(Debug, Clone)]
-pub struct SimTransport {
-    sim: Simulation,
-}
-
-impl Transport for SimTransport {
-    fn send(
-        &mut self,
-        request: http::Request<Vec<u8>>,
-    ) -> Result<http::Response<Vec<u8>>, TransportError> {
-        self.sim.exchange(request)
-    }
-}
-
-/// The [`Clock`] of a [`Simulation`]: sleeping moves virtual time to the
-/// deadline at once (never backwards), so waits cost nothing.
-#[derive(Debug, Clone)]
-pub struct VirtualClock {
-    sim: Simulation,
-}
-
-impl Clock for VirtualClock {
-    fn now(&self) -> Instant {
-        self.sim.now()
-    }
-
-    fn wall_now(&self) -> SystemTime {
-        self.sim.wall_now()
-    }
-
-    fn sleep_until(&mut self, deadline: Instant) {
-        self.jump_to(deadline);
-    }
-}
-
-impl VirtualClock {
-    /// Moves virtual time to `deadline` (never backwards): a sleep that costs nothing.
-    fn jump_to(&self, deadline: Instant) {
-        let mut shared = self.sim.lock();
-        let target = deadline.saturating_duration_since(shared.instant_origin);
-        shared.set_elapsed(target);
-    }
-}
-
-/// The same simulation for the async driver: the answer is ready at once,
-/// the virtual time having moved as for the blocking transport.
-impl ssoflow_async::AsyncTransport for SimTransport {
-    fn send(
-        &self,
-        request: http::Request<Vec<u8>>,
-    ) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send {
-        std::future::ready(self.sim.exchange(request))
-    }
-}
-
-/// Async sleeps jump the virtual clock too, and complete at once.
-impl ssoflow_async::AsyncClock for VirtualClock {
-    fn now(&self) -> Instant {
-        self.sim.now()
-    }
-
-    fn wall_now(&self) -> SystemTime {
-        self.sim.wall_now()
-    }
-
-    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send {
-        self.jump_to(deadline);
-        std::future::ready(())
-    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use ssoflow_core::secret::ClientSecret;
 use ssoflow_core::{
-    ClientSecret, DeviceFlow, Endpoint, ErrorCode, Event, Flow, FlowConfig, Registration,
+    DeviceFlow, Endpoint, ErrorCode, Event, Flow, FlowConfig, Operation, Outcome, Registration,
     ServiceError, Transmit,
 };
 
@@ -50,7 +51,7 @@ pub fn status(code: u16, body: &str) -> http::Response<Vec<u8>> {
 }
 
 pub fn err(code: ErrorCode) -> http::Response<Vec<u8>> {
-    ServiceError::new(code, "canned").to_response()
+    ssoflow_core::server::error_response(&ServiceError::new(code, "canned"))
 }
 
 pub const REGISTERED: &str = r#"{"clientId":"cid","clientSecret":"client-secret-value","clientIdIssuedAt":1767225600,"clientSecretExpiresAt":1775001600}"#;
@@ -76,7 +77,7 @@ impl Scenario {
     pub fn unregistered() -> Scenario {
         let t0 = Instant::now();
         Scenario {
-            flow: DeviceFlow::new(config(), t0, wall0()),
+            flow: DeviceFlow::new(config(), t0),
             t0,
             now: t0,
         }
@@ -108,13 +109,13 @@ impl Scenario {
             .expect("a request should be due")
     }
 
-    /// Sends the request due now and answers it.
-    pub fn exchange(&mut self, response: http::Response<Vec<u8>>) -> Transmit {
+    /// Sends the request due now and answers it; returns which operation it was.
+    pub fn exchange(&mut self, response: http::Response<Vec<u8>>) -> Operation {
         let tx = self.transmit();
         self.flow
-            .handle_response(self.now, tx.id, self.clone_response(&response))
+            .handle_response(self.now, self.wall(), tx.id, self.clone_response(&response))
             .unwrap();
-        tx
+        tx.operation
     }
 
     fn clone_response(&self, r: &http::Response<Vec<u8>>) -> http::Response<Vec<u8>> {
@@ -139,5 +140,23 @@ impl Scenario {
 
     pub fn events(&mut self) -> Vec<Event> {
         std::iter::from_fn(|| self.flow.poll_event()).collect()
+    }
+
+    /// The wall-clock time at `now`: the test's wall clock runs with its monotonic one.
+    pub fn wall(&self) -> SystemTime {
+        wall0() + (self.now - self.t0)
+    }
+
+    /// How the flow ended, cloned; `None` while it runs.
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.flow.outcome().cloned()
+    }
+
+    /// The failure the flow ended with (panics if it did not fail).
+    pub fn failure(&self) -> ssoflow_core::FlowError {
+        match self.outcome() {
+            Some(Outcome::Failed(error)) => error,
+            other => panic!("expected a failure, got {other:?}"),
+        }
     }
 }

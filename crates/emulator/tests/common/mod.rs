@@ -1,7 +1,7 @@
 //! Helpers shared by the emulator's integration tests: start an emulator on a
-//! free loopback port, talk to it with the blocking crate's ureq transport
-//! (the client the tests of other crates use too), and a raw socket for what
-//! no well-behaved client sends.
+//! free loopback port, talk to it with a plain ureq agent (the emulator's
+//! tests use no ssoflow driver: the drivers test themselves against it), and
+//! a raw socket for what no well-behaved client sends.
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
@@ -10,11 +10,11 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use ssoflow_blocking::{Transport, TransportError, UreqTransport};
+use ssoflow_core::ServiceError;
+use ssoflow_core::secret::{ClientSecret, DeviceCode};
 use ssoflow_core::wire::{
     self, CreateTokenRequest, RegisterClientResponse, StartDeviceAuthorizationResponse,
 };
-use ssoflow_core::{ClientSecret, DeviceCode, ServiceError};
 use ssoflow_emulator::{EmulatorConfig, EmulatorThread};
 
 pub(crate) const START_URL: &str = "https://d-1234567890.awsapps.com/start";
@@ -23,17 +23,36 @@ pub(crate) fn start(config: EmulatorConfig) -> EmulatorThread {
     EmulatorThread::start(config).unwrap()
 }
 
+/// Sends one request; any status is an `Ok` answer, as a client of the
+/// protocol needs it. `Err` when no complete answer came.
 pub(crate) fn send(
     method: &str,
     url: &str,
     content_type: Option<&str>,
     body: impl Into<Vec<u8>>,
-) -> Result<http::Response<Vec<u8>>, TransportError> {
+) -> Result<http::Response<Vec<u8>>, ureq::Error> {
     let mut request = http::Request::builder().method(method).uri(url);
     if let Some(content_type) = content_type {
         request = request.header("content-type", content_type);
     }
-    UreqTransport::new().send(request.body(body.into()).unwrap())
+    send_request(request.body(body.into()).unwrap())
+}
+
+/// Sends a built request with an agent that returns every status and
+/// follows no redirect.
+pub(crate) fn send_request(
+    request: http::Request<Vec<u8>>,
+) -> Result<http::Response<Vec<u8>>, ureq::Error> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut response = agent.run(request)?;
+    let body = response.body_mut().read_to_vec()?;
+    let (parts, _) = response.into_parts();
+    Ok(http::Response::from_parts(parts, body))
 }
 
 pub(crate) fn post_json(url: &str, body: impl Into<Vec<u8>>) -> http::Response<Vec<u8>> {

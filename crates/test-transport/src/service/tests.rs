@@ -4,11 +4,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proptest::prelude::*;
 use serde::de::DeserializeOwned;
+use ssoflow_core::secret::{ClientSecret, DeviceCode, RefreshToken};
 use ssoflow_core::wire::{
     self, CreateTokenRequest, CreateTokenResponse, DEFAULT_SCOPE, ErrorBody,
     RegisterClientResponse, StartDeviceAuthorizationResponse,
 };
-use ssoflow_core::{ClientSecret, DeviceCode, ErrorCode, RefreshToken, ServiceError};
+use ssoflow_core::{ErrorCode, ServiceError};
 
 use super::*;
 use crate::random::USER_CODE_ALPHABET;

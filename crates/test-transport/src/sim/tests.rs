@@ -2,7 +2,7 @@
 
 use ssoflow_core::wire::{self, GRANT_DEVICE_CODE, RegisterClientResponse};
 use ssoflow_core::{
-    DeviceFlow, ErrorCode, Event, Flow, FlowConfig, ServiceError, StateKind, Token,
+    DeviceFlow, ErrorCode, Event, Flow, FlowConfig, Outcome, ServiceError, StateKind, Token,
 };
 
 use super::*;
@@ -21,16 +21,16 @@ fn register_request(sim: &Simulation) -> http::Request<Vec<u8>> {
 /// The run-loop contract of the core, over the simulation's transport and
 /// clock: what every driver does, written out so these tests need no driver.
 fn run(sim: &Simulation, flow: &mut DeviceFlow) -> Vec<Event> {
-    let mut transport = sim.transport();
-    let mut clock = sim.clock();
     let mut events = Vec::new();
     for _ in 0..10_000 {
-        flow.handle_timeout(clock.now());
-        while let Some(tx) = flow.poll_transmit(clock.now()) {
-            match transport.send(tx.request) {
-                Ok(response) => flow.handle_response(clock.now(), tx.id, response).unwrap(),
+        flow.handle_timeout(sim.now());
+        while let Some(tx) = flow.poll_transmit(sim.now()) {
+            match sim.send(tx.request) {
+                Ok(response) => flow
+                    .handle_response(sim.now(), sim.wall_now(), tx.id, response)
+                    .unwrap(),
                 Err(error) => flow
-                    .handle_transport_error(clock.now(), tx.id, error.kind)
+                    .handle_transport_error(sim.now(), tx.id, error.kind)
                     .unwrap(),
             }
         }
@@ -39,7 +39,7 @@ fn run(sim: &Simulation, flow: &mut DeviceFlow) -> Vec<Event> {
             return events;
         }
         if let Some(deadline) = flow.poll_timeout() {
-            clock.sleep_until(deadline);
+            sim.sleep_until(deadline);
         }
     }
     panic!("the flow did not finish");
@@ -47,14 +47,14 @@ fn run(sim: &Simulation, flow: &mut DeviceFlow) -> Vec<Event> {
 
 fn new_flow(sim: &Simulation) -> DeviceFlow {
     let config = FlowConfig::new(sim.endpoint(), "https://d-1234567890.awsapps.com/start").unwrap();
-    DeviceFlow::new(config, sim.now(), sim.wall_now())
+    DeviceFlow::new(config, sim.now())
 }
 
-fn token_of(events: &[Event]) -> Option<&Token> {
-    events.iter().find_map(|event| match event {
-        Event::Authorized(token) => Some(token),
+fn token_of(flow: &DeviceFlow) -> Option<&Token> {
+    match flow.outcome() {
+        Some(Outcome::Authorized(token)) => Some(token),
         _ => None,
-    })
+    }
 }
 
 #[test]
@@ -64,7 +64,7 @@ fn the_endpoint_is_loopback_and_the_host_is_ignored() {
     let request = http::Request::post("https://elsewhere.example/x/client/register")
         .body(br#"{"clientName":"n","clientType":"public"}"#.to_vec())
         .unwrap();
-    let response = sim.transport().send(request).unwrap();
+    let response = sim.send(request).unwrap();
     let _: RegisterClientResponse = wire::decode(response.body()).unwrap();
 }
 
@@ -76,14 +76,66 @@ fn virtual_time_starts_in_2026_and_both_clocks_move_together() {
     sim.advance(secs(90));
     assert_eq!(sim.now() - t0, secs(90));
     assert_eq!(sim.wall_now().duration_since(w0).unwrap(), secs(90));
-    let mut clock = sim.clock();
-    clock.sleep_until(t0 + secs(200));
-    assert_eq!(clock.now() - t0, secs(200));
-    assert_eq!(clock.wall_now(), w0 + secs(200));
+    sim.sleep_until(t0 + secs(200));
+    assert_eq!(sim.now() - t0, secs(200));
+    assert_eq!(sim.wall_now(), w0 + secs(200));
     // Never backwards.
-    clock.sleep_until(t0 + secs(10));
+    sim.sleep_until(t0 + secs(10));
     assert_eq!(sim.now() - t0, secs(200));
     sim.with_service(|_, now| assert_eq!(now, w0 + secs(200)));
+}
+
+#[test]
+fn the_wall_clock_can_jump_while_the_monotonic_one_stands_still() {
+    let sim = Simulation::new(ServiceConfig::default());
+    let (t0, w0) = (sim.now(), sim.wall_now());
+    sim.jump_wall_clock(secs(3600));
+    assert_eq!(sim.now(), t0);
+    assert_eq!(sim.wall_now(), w0 + secs(3600));
+    sim.advance(secs(5));
+    assert_eq!(sim.wall_now(), w0 + secs(3605));
+    sim.with_service(|_, now| assert_eq!(now, w0 + secs(3605)));
+}
+
+#[test]
+fn a_token_issued_after_a_suspend_expires_by_the_wall_clock() {
+    // The person approves, the laptop sleeps an hour before the next poll:
+    // Instant stood still, the wall clock did not, and the token's expiry
+    // follows the wall clock the driver hands in with the answer. (The
+    // service's codes live two hours here, so the jump does not expire them.)
+    let sim = Simulation::new(ServiceConfig {
+        device_code_ttl: secs(7200),
+        ..ServiceConfig::default()
+    });
+    let mut flow = new_flow(&sim);
+    sim.on_request(|service, now, exchange| {
+        if exchange.operation == Some(Operation::CreateToken) {
+            for pending in service.pending(now) {
+                service.approve(&pending.user_code, now).unwrap();
+            }
+        }
+    });
+    let mut suspended = false;
+    for _ in 0..100 {
+        flow.handle_timeout(sim.now());
+        while let Some(tx) = flow.poll_transmit(sim.now()) {
+            if tx.operation == Operation::CreateToken && !suspended {
+                sim.jump_wall_clock(secs(3600));
+                suspended = true;
+            }
+            let response = sim.send(tx.request).unwrap();
+            flow.handle_response(sim.now(), sim.wall_now(), tx.id, response)
+                .unwrap();
+        }
+        if flow.state().is_terminal() {
+            break;
+        }
+        sim.sleep_until(flow.poll_timeout().unwrap());
+    }
+    let token = token_of(&flow).unwrap();
+    let issued_in = sim.with_service(|service, _| service.config().token_ttl);
+    assert_eq!(token.expires_at, sim.wall_now() + issued_in);
+    assert!(token.expires_at > UNIX_EPOCH + secs(1_767_225_600) + secs(3600));
 }
 
 #[test]
@@ -91,7 +143,7 @@ fn latency_advances_time_both_ways_and_is_logged() {
     let sim = Simulation::new(ServiceConfig::default());
     sim.set_latency(Duration::from_millis(40));
     let t0 = sim.now();
-    let response = sim.transport().send(register_request(&sim)).unwrap();
+    let response = sim.send(register_request(&sim)).unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(sim.now() - t0, Duration::from_millis(80));
     assert_eq!(
@@ -109,7 +161,7 @@ fn latency_advances_time_both_ways_and_is_logged() {
 fn a_dropped_connection_is_connection_lost() {
     let sim = Simulation::new(ServiceConfig::default());
     sim.with_service(|service, _| service.inject_faults(Fault::DropConnection, 1));
-    let error = sim.transport().send(register_request(&sim)).unwrap_err();
+    let error = sim.send(register_request(&sim)).unwrap_err();
     assert_eq!(error.kind, TransportErrorKind::ConnectionLost);
     assert_eq!(sim.log()[0].status, None);
     assert_eq!(
@@ -127,11 +179,11 @@ fn a_delay_past_the_read_timeout_is_a_timeout_after_the_timeout() {
         service.inject_faults(Fault::Delay(secs(9)), 1);
     });
     let t0 = sim.now();
-    let error = sim.transport().send(register_request(&sim)).unwrap_err();
+    let error = sim.send(register_request(&sim)).unwrap_err();
     assert_eq!(error.kind, TransportErrorKind::Timeout);
     assert_eq!(sim.now() - t0, secs(10));
     // Within the timeout, the answer simply arrives late.
-    let response = sim.transport().send(register_request(&sim)).unwrap();
+    let response = sim.send(register_request(&sim)).unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(sim.now() - t0, secs(19));
     let statuses: Vec<_> = sim.log().iter().map(|e| e.status).collect();
@@ -144,7 +196,7 @@ fn latency_counts_towards_the_read_timeout() {
     sim.set_read_timeout(secs(10));
     sim.set_latency(secs(6));
     let t0 = sim.now();
-    let error = sim.transport().send(register_request(&sim)).unwrap_err();
+    let error = sim.send(register_request(&sim)).unwrap_err();
     assert_eq!(error.kind, TransportErrorKind::Timeout);
     assert_eq!(sim.now() - t0, secs(10));
     assert_eq!(sim.log()[0].at, t0 + secs(6));
@@ -169,7 +221,7 @@ fn a_whole_device_flow_runs_in_virtual_time() {
     let mut flow = new_flow(&sim);
     let events = run(&sim, &mut flow);
     assert_eq!(flow.state(), StateKind::Authorized, "{events:?}");
-    let token = token_of(&events).unwrap();
+    let token = token_of(&flow).unwrap();
     assert!(token.access_token.secret().starts_with("aoa"));
     assert!(
         token.refresh_token.is_some(),
@@ -259,7 +311,7 @@ fn the_hook_can_deny() {
 #[test]
 fn an_expired_registration_is_refused_with_401() {
     let sim = Simulation::new(ServiceConfig::default());
-    let response = sim.transport().send(register_request(&sim)).unwrap();
+    let response = sim.send(register_request(&sim)).unwrap();
     let registration: RegisterClientResponse = wire::decode(response.body()).unwrap();
     let client_id = registration.client_id.unwrap();
     assert!(sim.with_service(|service, _| service.expire_registration(&client_id)));
@@ -275,7 +327,7 @@ fn an_expired_registration_is_refused_with_401() {
     )
     .body(body.to_string().into_bytes())
     .unwrap();
-    let response = sim.transport().send(request).unwrap();
+    let response = sim.send(request).unwrap();
     let error = ServiceError::from_response(&response).unwrap();
     assert_eq!((error.code, error.status), (ErrorCode::InvalidClient, 401));
 }
@@ -285,8 +337,8 @@ fn debug_output_is_safe_and_clones_share_state() {
     let sim = Simulation::new(ServiceConfig::default());
     let other = sim.clone();
     other.advance(secs(5));
-    sim.transport().send(register_request(&sim)).unwrap();
+    sim.send(register_request(&sim)).unwrap();
     assert_eq!(other.log().len(), 1);
-    let debug = format!("{sim:?} {:?} {:?}", sim.transport(), sim.clock());
+    let debug = format!("{sim:?}");
     assert!(debug.contains("Simulation"), "{debug}");
 }

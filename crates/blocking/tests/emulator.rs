@@ -13,19 +13,17 @@
     clippy::field_reassign_with_default
 )]
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::START_URL;
 use ssoflow_blocking::{Clock, Driver, Error, SystemClock, UreqTransport};
 use ssoflow_core::{
     DeviceFlow, Endpoint, ErrorCode, FlowConfig, FlowError, RefreshFlow, TransportErrorKind,
 };
-use ssoflow_emulator::{EmulatorConfig, EmulatorThread};
-use ssoflow_test_transport::{AutoApprove, Fault};
+use ssoflow_emulator::{AutoApprove, EmulatorConfig, EmulatorThread, Fault};
+
+const START_URL: &str = "https://d-1234567890.awsapps.com/start";
 
 /// The real clocks, except that sleeping only moves time forward by an
 /// offset: the driver believes it waited, the emulator sees requests sooner.
@@ -69,7 +67,7 @@ fn flow(emulator: &EmulatorThread, clock: &impl Clock) -> DeviceFlow {
     let config = FlowConfig::new(endpoint(emulator), START_URL)
         .unwrap()
         .with_client_name("blocking-driver-test");
-    DeviceFlow::new(config, clock.now(), clock.wall_now())
+    DeviceFlow::new(config, clock.now())
 }
 
 #[test]
@@ -229,7 +227,10 @@ fn server_errors_exhaust_the_retries() {
     else {
         panic!("{error:?}")
     };
-    assert_eq!((operation, attempts), ("RegisterClient", 5));
+    assert_eq!(
+        (operation, attempts),
+        (ssoflow_core::Operation::RegisterClient, 5)
+    );
 }
 
 #[test]
@@ -259,7 +260,7 @@ fn a_refusal_no_retry_fixes_is_a_service_error() {
     let Error::Flow(FlowError::Service { operation, error }) = error else {
         panic!("{error:?}")
     };
-    assert_eq!(operation, "RegisterClient");
+    assert_eq!(operation, ssoflow_core::Operation::RegisterClient);
     assert_eq!(error.code, ErrorCode::InvalidScope);
 }
 
@@ -275,7 +276,7 @@ fn malformed_successes_are_retried_then_a_decode_error() {
         matches!(
             error,
             Error::Flow(FlowError::Decode {
-                operation: "RegisterClient",
+                operation: ssoflow_core::Operation::RegisterClient,
                 ..
             })
         ),

@@ -5,14 +5,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use ssoflow_async::AsyncDriver;
 use ssoflow_blocking::Driver;
-use ssoflow_core::wire::{GRANT_DEVICE_CODE, Operation};
-use ssoflow_core::{DeviceFlow, DriveError, ErrorCode, FlowConfig, RefreshFlow, Token};
+use ssoflow_core::drive::{DriveError, SignIn};
+use ssoflow_core::wire::GRANT_DEVICE_CODE;
+use ssoflow_core::{DeviceFlow, ErrorCode, FlowConfig, Operation, RefreshFlow, Token};
 use ssoflow_test_transport::{AutoApprove, Fault, ServiceConfig, Simulation};
+use support::AsyncSimExt;
+use support::blocking::SimExt;
 
 const START_URL: &str = "https://d-1234567890.awsapps.com/start";
 
@@ -227,7 +232,6 @@ fn signed_in(sim: &Simulation) -> Token {
     let flow = DeviceFlow::new(
         FlowConfig::new(sim.endpoint(), START_URL).unwrap(),
         sim.now(),
-        sim.wall_now(),
     );
     approve_on_poll(sim, 1);
     Driver::new(sim.transport(), sim.clock())
@@ -257,11 +261,10 @@ fn flow(sim: &Simulation) -> DeviceFlow {
     DeviceFlow::new(
         FlowConfig::new(sim.endpoint(), START_URL).unwrap(),
         sim.now(),
-        sim.wall_now(),
     )
 }
 
-fn ending_of_sign_in(sim: &Simulation, result: Result<ssoflow_core::SignIn, DriveError>) -> Ending {
+fn ending_of_sign_in(sim: &Simulation, result: Result<SignIn, DriveError>) -> Ending {
     match result {
         Ok(signed_in) => Ending::SignedIn {
             lifetime: signed_in.token.remaining_at(sim.wall_now()),
@@ -306,7 +309,7 @@ fn asynchronous(scenario: &Scenario) -> (Ending, Trace) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let mut driver = AsyncDriver::new(sim.transport(), sim.clock());
+    let mut driver = AsyncDriver::new(sim.async_transport(), sim.async_clock());
     let ending = runtime.block_on(async {
         match (scenario.run, token) {
             (Run::SignIn(limit), _) => {

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use ssoflow_async::{AsyncTransport, ReqwestTransport};
 use ssoflow_blocking::{Transport, UreqTransport};
-use ssoflow_core::{TransportConfig, TransportError, TransportErrorKind};
+use ssoflow_core::TransportErrorKind;
+use ssoflow_core::drive::{TransportConfig, TransportError};
 
 #[derive(Clone, Copy)]
 enum Misbehaviour {

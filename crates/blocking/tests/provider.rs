@@ -4,17 +4,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ssoflow_blocking::{Driver, ProviderError, TokenProvider};
-use ssoflow_core::wire::Operation;
-use ssoflow_core::{DeviceFlow, FlowConfig, Token};
+use ssoflow_core::{DeviceFlow, FlowConfig, Operation, Token};
 use ssoflow_files::{CachedToken, TokenCache, TokenKey};
-use ssoflow_test_transport::{
-    AutoApprove, Fault, ServiceConfig, SimTransport, Simulation, VirtualClock,
-};
+use ssoflow_test_transport::{AutoApprove, Fault, ServiceConfig, Simulation};
+use support::{SimExt, SimTransport, VirtualClock};
 
 const START_URL: &str = "https://d-1234567890.awsapps.com/start";
 const HOUR: Duration = Duration::from_secs(3600);
@@ -40,7 +40,7 @@ fn signed_in(name: &str, config: ServiceConfig) -> Setup {
         ..config
     });
     let flow_config = FlowConfig::new(sim.endpoint(), START_URL).unwrap();
-    let flow = DeviceFlow::new(flow_config, sim.now(), sim.wall_now());
+    let flow = DeviceFlow::new(flow_config, sim.now());
     let token = Driver::new(sim.transport(), sim.clock())
         .sign_in(flow, |_| {})
         .unwrap()
