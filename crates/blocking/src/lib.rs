@@ -1,6 +1,8 @@
-//! The blocking driver of ssoflow: runs the sans-IO [`DeviceFlow`] and
-//! [`RefreshFlow`] of `ssoflow-core` to their end over a [`Transport`] (ureq 3 by
-//! default), sleeping on a [`Clock`] that tests can replace with a virtual one.
+//! The blocking driver of ssoflow: runs the sans-IO
+//! [`DeviceFlow`](ssoflow_core::DeviceFlow) and
+//! [`RefreshFlow`](ssoflow_core::RefreshFlow) of `ssoflow-core` to their end
+//! over a [`Transport`] (ureq 3 by default), sleeping on a [`Clock`] that tests
+//! can replace with a virtual one.
 //!
 //! **In scope:** sending requests, sleeping, cancelling, an overall time limit,
 //! translating transport failures into the core's terms, returning the token and
