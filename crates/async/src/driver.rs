@@ -70,9 +70,10 @@ impl<T: AsyncTransport, C: AsyncClock> AsyncDriver<T, C> {
     }
 
     /// Runs any flow to its end, handing every event to `on_event`, and
-    /// returns its token, or why there is none (the flow's
-    /// [`outcome`](Flow::outcome) holds the same). Dropping the future stops
-    /// the flow where it is.
+    /// returns its token, or why there is none: the flow's
+    /// [`outcome`](Flow::outcome), except that the time limit (which ends the
+    /// flow `Failed(Cancelled)`) and a driver bug ([`DriveError::Misuse`]) are
+    /// reported as such. Dropping the future stops the flow where it is.
     pub async fn run<F: Flow>(
         &self,
         flow: &mut F,

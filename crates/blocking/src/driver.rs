@@ -82,8 +82,10 @@ impl<T: Transport, C: Clock> Driver<T, C> {
     }
 
     /// Runs any flow to its end, handing every event to `on_event`, and
-    /// returns its token, or why there is none (the flow's
-    /// [`outcome`](Flow::outcome) holds the same).
+    /// returns its token, or why there is none: the flow's
+    /// [`outcome`](Flow::outcome), except that a stop (the cancel flag or
+    /// the time limit, which end the flow `Failed(Cancelled)`) and a driver
+    /// bug ([`Error::Misuse`]) are reported as such.
     pub fn run<F: Flow>(
         &mut self,
         flow: &mut F,

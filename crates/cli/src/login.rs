@@ -216,7 +216,10 @@ fn sign_in(
                     Some(code) => format!(
                         "The service rejected the client registration, so the code {code} no longer works: do not enter it."
                     ),
-                    None => "The service rejected the cached client registration; it was dropped.".to_owned(),
+                    None if matches!(removed, Ok(true)) => {
+                        "The service rejected the cached client registration; it was removed from the cache.".to_owned()
+                    }
+                    None => "The service rejected the client registration.".to_owned(),
                 },
             );
         }

@@ -33,6 +33,9 @@ pub(crate) const SETUP_BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// Attempts of one setup request before the flow gives up (no deadline bounds them).
 pub(crate) const SETUP_MAX_ATTEMPTS: u32 = 5;
 
+/// How [`FlowError::GrantSpent`] and [`FlowError::AnswerLost`] name this flow's grant.
+const DEVICE_CODE: &str = "device code";
+
 /// A device code that is waiting for approval.
 #[derive(Debug)]
 pub(crate) struct PendingAuth {
@@ -166,7 +169,7 @@ impl DeviceFlow {
             Ok(()) => self.exchange.reset_failures(),
             Err(e) if op.may_resend_after_success() => self.transient(now, op, Trouble::Decode(e)),
             Err(error) => self.fail(FlowError::GrantSpent {
-                grant: "device code",
+                grant: DEVICE_CODE,
                 error,
             }),
         }
@@ -288,6 +291,14 @@ impl DeviceFlow {
                 _ => None,
             };
             if let Some((client_id, user_code_void)) = rejected {
+                // Nobody should persist a registration the service refuses.
+                if self
+                    .obtained
+                    .as_ref()
+                    .is_some_and(|r| r.client_id == client_id)
+                {
+                    self.obtained = None;
+                }
                 self.exchange.events.push_back(Event::RegistrationRejected {
                     client_id,
                     user_code_void,
@@ -330,6 +341,14 @@ impl DeviceFlow {
                 if error.code == ErrorCode::AccessDenied && error.reason.is_none() =>
             {
                 self.finish(Outcome::Denied)
+            }
+            (_, Phase::Pending(_))
+                if error.code == ErrorCode::InvalidGrant && self.exchange.answer_lost =>
+            {
+                self.fail(FlowError::AnswerLost {
+                    grant: DEVICE_CODE,
+                    error: Box::new(error),
+                })
             }
             _ => self.fail(FlowError::Service {
                 operation: op,
@@ -422,11 +441,17 @@ impl Flow for DeviceFlow {
         let Some(op) = self.exchange.settle(id, self.state().is_terminal())? else {
             return Ok(());
         };
-        self.transient(
-            now,
-            op,
-            Trouble::Other(format!("transport error: {kind:?}")),
-        );
+        match self.exchange.transport_failed(op, kind) {
+            Some(error) => self.fail(FlowError::GrantSpent {
+                grant: DEVICE_CODE,
+                error,
+            }),
+            None => self.transient(
+                now,
+                op,
+                Trouble::Other(format!("transport error: {kind:?}")),
+            ),
+        }
         self.handle_timeout(now);
         Ok(())
     }

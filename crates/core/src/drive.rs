@@ -215,6 +215,7 @@ impl<'f, F: Flow> Drive<'f, F> {
 
     /// The next thing to do at `now`; `cancelled` is whether the caller wants
     /// the flow stopped (it is, with [`FlowError::Cancelled`]).
+    #[must_use = "an action must be carried out for the flow to go on"]
     pub fn next(&mut self, now: Instant, cancelled: bool) -> Action {
         loop {
             match std::mem::replace(&mut self.phase, Phase::Start) {
@@ -244,8 +245,9 @@ impl<'f, F: Flow> Drive<'f, F> {
                     if let Some(event) = self.flow.poll_event() {
                         let ended = self.flow.outcome().is_some();
                         self.phase = Phase::Draining { stop };
-                        // A code whose flow has already ended cannot be used.
-                        if ended && matches!(event, Event::UserCode(_)) {
+                        // A code whose flow has already ended cannot be used,
+                        // and a retry it announced will not happen.
+                        if ended && matches!(event, Event::UserCode(_) | Event::Retrying { .. }) {
                             continue;
                         }
                         return Action::Event(event);
@@ -323,8 +325,13 @@ impl<'f, F: Flow> Drive<'f, F> {
             Outcome::Authorized(token) => Ok(token),
             Outcome::Denied => Err(DriveError::Denied),
             Outcome::Expired => Err(DriveError::Expired),
+            // Only when every attempt failed below HTTP is it the network's
+            // fault; a mix of 5xx and timeouts is the flow's error, which
+            // counts them all.
             Outcome::Failed(error) => Err(match (error, self.last_transport.take()) {
-                (FlowError::RetriesExhausted { .. }, Some((source, attempts))) => {
+                (FlowError::RetriesExhausted { attempts, .. }, Some((source, seen)))
+                    if seen == attempts =>
+                {
                     DriveError::Transport { source, attempts }
                 }
                 (error, _) => DriveError::Flow(error),
@@ -341,4 +348,189 @@ pub struct SignIn {
     pub token: Token,
     /// A registration obtained during this flow: persist it so the next sign-in can skip RegisterClient.
     pub new_registration: Option<Registration>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant, SystemTime};
+
+    use super::*;
+    use crate::{DeviceFlow, Endpoint, FlowConfig};
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    fn answer(status: u16, body: &str) -> http::Response<Vec<u8>> {
+        let mut r = http::Response::new(body.as_bytes().to_vec());
+        *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        r
+    }
+
+    const REGISTERED: &str =
+        r#"{"clientId":"cid","clientSecret":"sec","clientSecretExpiresAt":4102444800}"#;
+    const TOKEN: &str = r#"{"accessToken":"aoa","expiresIn":3600}"#;
+
+    fn started(expires_in: u64) -> String {
+        format!(
+            r#"{{"deviceCode":"dc","userCode":"BCDF-GHJK","verificationUri":"https://x/","expiresIn":{expires_in},"interval":1}}"#
+        )
+    }
+
+    fn flow(t0: Instant) -> DeviceFlow {
+        let endpoint = Endpoint::from_url("https://oidc.us-east-1.amazonaws.com").unwrap();
+        DeviceFlow::new(
+            FlowConfig::new(endpoint, "https://d-1234567890.awsapps.com/start").unwrap(),
+            t0,
+        )
+    }
+
+    /// Drives to the next `Send`, answering nothing; returns the transmit and the events on the way.
+    fn until_send(drive: &mut Drive<'_, DeviceFlow>, now: Instant) -> (Transmit, Vec<Event>) {
+        let mut events = Vec::new();
+        loop {
+            match drive.next(now, false) {
+                Action::Send(tx) => return (tx, events),
+                Action::Event(e) => events.push(e),
+                Action::SleepUntil(_) => panic!("nothing due at {now:?}"),
+                Action::Done(r) => panic!("ended early: {r:?}"),
+            }
+        }
+    }
+
+    fn done(
+        drive: &mut Drive<'_, DeviceFlow>,
+        now: Instant,
+        cancelled: bool,
+    ) -> (Result<Token, DriveError>, Vec<Event>) {
+        let mut events = Vec::new();
+        loop {
+            match drive.next(now, cancelled) {
+                Action::Done(result) => return (result, events),
+                Action::Event(e) => events.push(e),
+                other => panic!("expected the end, got {other:?}"),
+            }
+        }
+    }
+
+    /// Registered and started; the first poll is due at `t0 + 1 s`.
+    fn polling(drive: &mut Drive<'_, DeviceFlow>, t0: Instant, expires_in: u64) {
+        let wall = SystemTime::UNIX_EPOCH;
+        let (tx, _) = until_send(drive, t0);
+        drive.sent(t0, wall, tx.id, Ok(answer(200, REGISTERED)));
+        let (tx, _) = until_send(drive, t0);
+        drive.sent(t0, wall, tx.id, Ok(answer(200, &started(expires_in))));
+        let mut events = Vec::new();
+        while let Action::Event(e) = drive.next(t0, false) {
+            events.push(e);
+        }
+        assert!(
+            matches!(events.last(), Some(Event::UserCode(_))),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn an_answer_to_an_unknown_request_ends_the_drive_with_a_misuse_error() {
+        let t0 = Instant::now();
+        let mut f = flow(t0);
+        let mut drive = Drive::new(&mut f, t0, None);
+        let (tx, _) = until_send(&mut drive, t0);
+        let wrong = RequestId(tx.id.0 + 7);
+        drive.sent(
+            t0,
+            SystemTime::UNIX_EPOCH,
+            wrong,
+            Ok(answer(200, REGISTERED)),
+        );
+        let (result, _) = done(&mut drive, t0, false);
+        assert!(
+            matches!(
+                result,
+                Err(DriveError::Misuse(ApiMisuse::UnknownRequest(_)))
+            ),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn a_token_that_arrives_with_a_cancel_is_kept() {
+        let t0 = Instant::now();
+        let mut f = flow(t0);
+        let mut drive = Drive::new(&mut f, t0, None);
+        polling(&mut drive, t0, 600);
+        let (tx, _) = until_send(&mut drive, t0 + S(1));
+        drive.sent(
+            t0 + S(1),
+            SystemTime::UNIX_EPOCH,
+            tx.id,
+            Ok(answer(200, TOKEN)),
+        );
+        let (result, _) = done(&mut drive, t0 + S(1), true);
+        assert_eq!(result.unwrap().access_token.secret(), "aoa");
+    }
+
+    #[test]
+    fn a_mix_of_5xx_and_timeouts_is_the_flow_s_error_counting_every_attempt() {
+        let t0 = Instant::now();
+        let mut f = flow(t0);
+        let mut drive = Drive::new(&mut f, t0, None);
+        let mut now = t0;
+        for attempt in 0..5 {
+            let (tx, _) = until_send(&mut drive, now);
+            let result = match attempt {
+                4 => Err(TransportError::new(
+                    TransportErrorKind::Timeout,
+                    "timed out",
+                )),
+                _ => Ok(answer(503, "")),
+            };
+            drive.sent(now, SystemTime::UNIX_EPOCH, tx.id, result);
+            now += S(60);
+        }
+        let (result, _) = done(&mut drive, now, false);
+        assert!(
+            matches!(
+                result,
+                Err(DriveError::Flow(FlowError::RetriesExhausted {
+                    attempts: 5,
+                    ..
+                }))
+            ),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn only_transport_failures_are_the_network_s_fault() {
+        let t0 = Instant::now();
+        let mut f = flow(t0);
+        let mut drive = Drive::new(&mut f, t0, None);
+        let mut now = t0;
+        for _ in 0..5 {
+            let (tx, _) = until_send(&mut drive, now);
+            let error = TransportError::new(TransportErrorKind::Connect, "refused");
+            drive.sent(now, SystemTime::UNIX_EPOCH, tx.id, Err(error));
+            now += S(60);
+        }
+        let (result, _) = done(&mut drive, now, false);
+        assert!(
+            matches!(result, Err(DriveError::Transport { attempts: 5, .. })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn a_retry_announced_by_a_flow_that_then_ended_is_not_handed_out() {
+        // The poll fails after the deadline has passed: the flow announces a
+        // retry and expires in the same call; nobody should read "trying again".
+        let t0 = Instant::now();
+        let mut f = flow(t0);
+        let mut drive = Drive::new(&mut f, t0, None);
+        polling(&mut drive, t0, 2);
+        let (tx, _) = until_send(&mut drive, t0 + S(1));
+        let error = TransportError::new(TransportErrorKind::Timeout, "timed out");
+        drive.sent(t0 + S(3), SystemTime::UNIX_EPOCH, tx.id, Err(error));
+        let (result, events) = done(&mut drive, t0 + S(3), false);
+        assert_eq!(result, Err(DriveError::Expired));
+        assert!(events.is_empty(), "{events:?}");
+    }
 }

@@ -295,6 +295,8 @@ pub enum DecodeError {
     MissingMember(&'static str),
     /// A member is present but unusable (e.g. an empty string).
     InvalidMember(&'static str),
+    /// The body was larger than the transport accepts, so it was not read.
+    TooLarge,
 }
 
 /// How a request failed below HTTP; drivers translate their own errors into this.
@@ -350,6 +352,16 @@ pub enum FlowError {
         /// What is wrong with the answer.
         error: DecodeError,
     },
+    /// The answer to an earlier request with a single-use grant was lost (a
+    /// timeout or a broken connection after it was sent), and the service
+    /// now refuses the grant with `invalid_grant`: the lost answer most
+    /// likely spent it.
+    AnswerLost {
+        /// Which grant: `"device code"` or `"refresh token"`.
+        grant: &'static str,
+        /// The service's refusal.
+        error: Box<ServiceError>,
+    },
     /// The registration's secret expired; a new sign-in is needed.
     RegistrationExpired,
     /// The token has no refresh token (a legacy registration without scopes).
@@ -371,6 +383,7 @@ impl FlowError {
                     | ErrorCode::AccessDenied
             ),
             FlowError::GrantSpent { .. }
+            | FlowError::AnswerLost { .. }
             | FlowError::RegistrationExpired
             | FlowError::NotRefreshable => true,
             _ => false,
@@ -419,6 +432,7 @@ impl std::fmt::Display for DecodeError {
             DecodeError::Json(why) => write!(f, "the body is not the expected JSON: {why}"),
             DecodeError::MissingMember(m) => write!(f, "the response has no `{m}` member"),
             DecodeError::InvalidMember(m) => write!(f, "the response's `{m}` member is unusable"),
+            DecodeError::TooLarge => f.write_str("the body is larger than the transport accepts"),
         }
     }
 }
@@ -436,12 +450,12 @@ impl std::fmt::Display for FlowError {
                 )?;
                 match error.code {
                     ErrorCode::UnauthorizedClient => f.write_str(
-                        "; the client registration may not use this grant, so it was dropped: \
-                         sign in again to register a new client",
+                        "; this client registration may not use this grant, so it must not be \
+                         reused: sign in again to register a new client, and if that is refused \
+                         too, ask the administrator of IAM Identity Center",
                     ),
                     ErrorCode::InvalidClient => f.write_str(
-                        "; the client registration is unknown or expired even after registering \
-                         again: sign in again later",
+                        "; the client registration is unknown or has expired: sign in again",
                     ),
                     _ => Ok(()),
                 }
@@ -465,6 +479,12 @@ impl std::fmt::Display for FlowError {
                 "the service accepted the {grant} but its answer could not be read ({error}); \
                  the {grant} is spent, so it was not sent again: sign in again"
             ),
+            FlowError::AnswerLost { grant, error } => write!(
+                f,
+                "the answer to an earlier request with the {grant} was lost, and now the \
+                 service refuses the {grant} ({error}): the lost answer most likely spent it, \
+                 so sign in again"
+            ),
             FlowError::RegistrationExpired => {
                 f.write_str("the client registration has expired; sign in again")
             }
@@ -479,8 +499,10 @@ impl std::fmt::Display for FlowError {
 impl std::error::Error for FlowError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            FlowError::Service { error, .. } => Some(error.as_ref()),
-            FlowError::Decode { error, .. } => Some(error),
+            FlowError::Service { error, .. } | FlowError::AnswerLost { error, .. } => {
+                Some(error.as_ref())
+            }
+            FlowError::Decode { error, .. } | FlowError::GrantSpent { error, .. } => Some(error),
             _ => None,
         }
     }

@@ -10,7 +10,7 @@ use http::header::{CONTENT_TYPE, HeaderValue};
 use serde::Serialize;
 
 use crate::endpoint::Endpoint;
-use crate::error::{ApiMisuse, DecodeError, FlowError};
+use crate::error::{ApiMisuse, DecodeError, FlowError, TransportErrorKind};
 use crate::flow::{Event, RequestId, Transmit};
 use crate::operation::Operation;
 use crate::secret::{AccessToken, RefreshToken};
@@ -69,6 +69,10 @@ pub(crate) struct Exchange {
     /// Consecutive transient failures (reset by any well-formed answer).
     pub(crate) failures: u32,
     pub(crate) trouble: Option<Trouble>,
+    /// An answer to a single-use grant may have been lost since the service
+    /// last confirmed the grant unspent: a later `invalid_grant` is then most
+    /// likely that lost answer's doing.
+    pub(crate) answer_lost: bool,
     pub(crate) events: VecDeque<Event>,
     /// The latest `now` seen; an earlier one is treated as this (times never decrease).
     latest: Instant,
@@ -84,6 +88,7 @@ impl Exchange {
             ready_at: now,
             failures: 0,
             trouble: None,
+            answer_lost: false,
             events: VecDeque::new(),
             latest: now,
         }
@@ -163,7 +168,32 @@ impl Exchange {
         }
         self.in_flight = None;
         self.given_up = Some(in_flight.id);
+        if !in_flight.op.may_resend_after_success() {
+            self.answer_lost = true;
+        }
         Some(in_flight.op)
+    }
+
+    /// Notes a transport failure of a request of `op`. For a single-use
+    /// grant, a failure after the request may have arrived (anything but a
+    /// failed connect) means its answer may be lost; a body too large to read
+    /// is an answer that could not be read, returned as such.
+    pub(crate) fn transport_failed(
+        &mut self,
+        op: Operation,
+        kind: TransportErrorKind,
+    ) -> Option<DecodeError> {
+        if op.may_resend_after_success() {
+            return None;
+        }
+        match kind {
+            TransportErrorKind::BodyTooLarge => Some(DecodeError::TooLarge),
+            TransportErrorKind::Connect => None,
+            _ => {
+                self.answer_lost = true;
+                None
+            }
+        }
     }
 
     /// Forgets the request in flight (terminal state or cancel).
@@ -171,10 +201,12 @@ impl Exchange {
         self.in_flight = None;
     }
 
-    /// A well-formed answer arrived: the backoff starts over.
+    /// A well-formed answer arrived: the backoff starts over, and the grant
+    /// is known to be unspent (or replaced).
     pub(crate) fn reset_failures(&mut self) {
         self.failures = 0;
         self.trouble = None;
+        self.answer_lost = false;
     }
 
     /// Counts one transient failure; returns the count.

@@ -124,8 +124,9 @@ pub enum Event {
     Registered(Registration),
     /// The service rejected the registration in use (`invalid_client` or
     /// `unauthorized_client`): drop any cached copy of it. A user code shown
-    /// under it is void. After `invalid_client` the flow registers again, once
-    /// ([`Event::Registered`] and a new [`Event::UserCode`] follow); otherwise it fails.
+    /// under it is void. After a first `invalid_client` a device flow
+    /// registers again ([`Event::Registered`] and a new [`Event::UserCode`]
+    /// follow); otherwise, and in a refresh, the flow fails.
     RegistrationRejected {
         /// The rejected registration's `clientId`.
         client_id: String,
@@ -249,6 +250,7 @@ pub trait Flow: sealed::Sealed {
     /// The next request to send, if one is due at `now`. `None` while a
     /// request is in flight, before the next one is due, and once the flow
     /// has ended. Call again after every `handle_*` call.
+    #[must_use = "send the request and hand its answer back, or the flow waits for it"]
     fn poll_transmit(&mut self, now: Instant) -> Option<Transmit>;
 
     /// Feeds the answer (any status) to the request `id`. `wall_now` is the

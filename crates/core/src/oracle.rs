@@ -13,7 +13,8 @@
 //!   or after the deadline; each `slow_down` adds 5 s for good; a new device
 //!   code's interval is at least the floor and its deadline within the
 //!   lifetime cap, and the deadline never moves while the code is polled;
-//! - a 2xx to a CreateToken ends the flow: a grant is never sent twice;
+//! - a 2xx to a CreateToken ends the flow, and so does an answer to it too
+//!   large to read: a grant is never sent twice;
 //! - an unanswered request is given up only after the answer wait limit,
 //!   and while it is in flight the wake-up time is exactly that moment;
 //! - an answer the flow refuses (not the request in flight) changes nothing;
@@ -22,6 +23,15 @@
 //!   is due, and kept: once it has come, with nothing in flight, a request
 //!   is due or the flow ends; an ended one has none, holds its outcome, and
 //!   takes no input;
+//! - the ending fits its cause: a token only from a 2xx to CreateToken, a
+//!   denial only from `access_denied`, an expiry only from `expired_token`
+//!   or the deadline, a cancel only from `cancel`; time alone never ends a
+//!   flow that has a request in flight (its answer is still used);
+//! - an answer that rejects the registration in use is reported by a
+//!   `RegistrationRejected` event (with `user_code_void` when a code was
+//!   shown), and a flow registers again once at most;
+//! - the token's and the code's expiries are the answer's wall clock plus
+//!   their lifetimes;
 //! - every flow ends within a bounded number of wake-ups (see [`Checked::run_out`]).
 
 #![allow(
@@ -31,11 +41,13 @@
     clippy::arithmetic_side_effects
 )]
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::device::{self, DeviceFlow};
 use crate::endpoint::Endpoint;
-use crate::error::{ApiMisuse, ErrorCode, NextStep, ServiceError, TransportErrorKind};
+use crate::error::{ApiMisuse, ErrorCode, FlowError, NextStep, ServiceError, TransportErrorKind};
+use crate::exchange;
 use crate::exchange::ANSWER_WAIT_LIMIT;
 use crate::flow::{Event, Flow, Outcome, RequestId, StateKind, Transmit};
 use crate::operation::Operation;
@@ -114,6 +126,8 @@ pub struct Checked<F: Inspect> {
     slow_downs: u32,
     /// The current device code's deadline.
     series_deadline: Option<Instant>,
+    /// The interval in force after the last call that had one.
+    last_interval: Option<Duration>,
     /// The wake-up time the flow named after the last call, with nothing in flight.
     promised: Option<Instant>,
     /// The terminal state, once seen, and whether its events have been drained.
@@ -122,6 +136,33 @@ pub struct Checked<F: Inspect> {
     sends: u32,
     /// Whether the device flow was polling after the previous call.
     was_polling: bool,
+    /// What the current call fed the flow, to judge the ending it causes.
+    cause: Cause,
+    /// `RegistrationRejected` events owed, by their `user_code_void`.
+    owed_rejections: VecDeque<bool>,
+    /// Registrations obtained (`Registered` events).
+    registrations: u32,
+    /// The wall-clock time of the answer that started the current device code.
+    prompt_wall: Option<SystemTime>,
+}
+
+/// What a call fed the flow.
+#[derive(Debug, Clone)]
+enum Cause {
+    /// Construction.
+    Start,
+    /// Time passed (`poll_transmit`, `handle_timeout`).
+    Time,
+    /// An HTTP answer to a request of `op`; `code` is its error, if it was one.
+    Answer {
+        op: Operation,
+        success: bool,
+        code: Option<ErrorCode>,
+    },
+    /// A transport failure.
+    Transport,
+    /// `cancel`.
+    Cancel,
 }
 
 impl<F: Inspect> Checked<F> {
@@ -136,11 +177,16 @@ impl<F: Inspect> Checked<F> {
             base_interval: None,
             slow_downs: 0,
             series_deadline: None,
+            last_interval: None,
             promised: None,
             ended: None,
             drained_after_end: false,
             sends: 0,
             was_polling: false,
+            cause: Cause::Start,
+            owed_rejections: VecDeque::new(),
+            registrations: 0,
+            prompt_wall: None,
         };
         checked.after_call();
         checked
@@ -197,6 +243,8 @@ impl<F: Inspect> Checked<F> {
     /// [`Flow::poll_transmit`], checked.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         self.advance(now);
+        self.cause = Cause::Time;
+        self.check_no_end_in_flight(|flow| flow.state());
         let before = self.flow.state();
         let promised = self.promised.filter(|_| self.in_flight.is_none());
         let transmit = self.flow.poll_transmit(now);
@@ -346,7 +394,17 @@ impl<F: Inspect> Checked<F> {
         let looks = self.looks();
         let success = response.status().is_success();
         let error = ServiceError::from_response(&response);
+        let issued = exchange::issued_token(response.body()).ok();
         let result = self.flow.handle_response(now, wall_now, id, response);
+        if let Some(sent) = answered {
+            self.cause = Cause::Answer {
+                op: sent.op,
+                success,
+                code: error.as_ref().map(|e| e.code.clone()),
+            };
+            self.owe_rejection(before.0, error.as_ref());
+            self.check_stamps(before.0, sent.op, wall_now, issued);
+        }
         self.check_settled(id, answered, &result);
         if result.is_err() {
             assert_eq!(self.looks(), looks, "a refused answer changed the flow");
@@ -381,6 +439,9 @@ impl<F: Inspect> Checked<F> {
         let before = self.flow.interval();
         let looks = self.looks();
         let result = self.flow.handle_transport_error(now, id, kind);
+        if answered.is_some() {
+            self.cause = Cause::Transport;
+        }
         self.check_settled(id, answered, &result);
         if result.is_err() {
             assert_eq!(self.looks(), looks, "a refused answer changed the flow");
@@ -390,6 +451,17 @@ impl<F: Inspect> Checked<F> {
                 self.flow.interval(),
                 before,
                 "a transport error changed the interval"
+            );
+        }
+        if let Some(sent) = answered
+            && sent.op == Operation::CreateToken
+            && kind == TransportErrorKind::BodyTooLarge
+        {
+            assert!(
+                self.flow.state().is_terminal(),
+                "an answer to CreateToken too large to read left the flow in {:?}: \
+                 a grant would be sent twice",
+                self.flow.state()
             );
         }
         self.after_call();
@@ -451,13 +523,18 @@ impl<F: Inspect> Checked<F> {
     /// [`Flow::handle_timeout`], checked.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
-        self.flow.handle_timeout(now);
+        self.cause = Cause::Time;
+        self.check_no_end_in_flight(|flow| {
+            flow.handle_timeout(now);
+            flow.state()
+        });
         self.after_call();
     }
 
     /// [`Flow::cancel`], checked.
     pub fn cancel(&mut self) {
         let ended = self.ended;
+        self.cause = Cause::Cancel;
         self.flow.cancel();
         if ended.is_none() {
             self.in_flight = None;
@@ -473,6 +550,12 @@ impl<F: Inspect> Checked<F> {
     /// [`Flow::poll_event`], checked.
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.flow.poll_event();
+        if event.is_none() {
+            assert!(
+                self.owed_rejections.is_empty(),
+                "the service rejected the registration, yet no RegistrationRejected was reported"
+            );
+        }
         match &event {
             None if self.ended.is_some() => self.drained_after_end = true,
             None => {}
@@ -500,6 +583,13 @@ impl<F: Inspect> Checked<F> {
                     "a device code lives {:?}",
                     prompt.expires_in
                 );
+                if let Some(wall) = self.prompt_wall {
+                    assert_eq!(
+                        prompt.expires_at,
+                        exchange::wall_later(wall, prompt.expires_in),
+                        "the code's expiry is not the answer's wall clock plus its lifetime"
+                    );
+                }
             }
             Event::IntervalChanged(interval) => {
                 if self.flow.state() == StateKind::Pending {
@@ -519,9 +609,15 @@ impl<F: Inspect> Checked<F> {
                     );
                     assert!(*wait <= refresh::BACKOFF_CAP, "refresh backoff {wait:?}");
                 } else if *operation == Operation::CreateToken {
-                    let cap = self.flow.interval().map_or(device::MAX_POLL_BACKOFF, |i| {
-                        device::MAX_POLL_BACKOFF.max(i)
-                    });
+                    // The flow may have ended (or dropped its code) in the call
+                    // that emitted the event: then the interval it had counts.
+                    let cap = self
+                        .flow
+                        .interval()
+                        .or(self.last_interval)
+                        .map_or(device::MAX_POLL_BACKOFF, |i| {
+                            device::MAX_POLL_BACKOFF.max(i)
+                        });
                     assert!(*wait <= cap, "poll backoff {wait:?} over {cap:?}");
                 } else {
                     assert!(
@@ -531,8 +627,132 @@ impl<F: Inspect> Checked<F> {
                     assert!(*wait <= device::SETUP_BACKOFF_CAP, "setup backoff {wait:?}");
                 }
             }
-            Event::Registered(_) | Event::RegistrationRejected { .. } => {}
+            Event::RegistrationRejected { user_code_void, .. } => {
+                let owed = self
+                    .owed_rejections
+                    .pop_front()
+                    .expect("RegistrationRejected without a rejection");
+                assert_eq!(*user_code_void, owed, "user_code_void");
+            }
+            Event::Registered(_) => {
+                self.registrations += 1;
+                assert!(
+                    self.registrations <= 2,
+                    "{} registrations: a flow registers again once at most",
+                    self.registrations
+                );
+            }
         }
+    }
+
+    /// A device flow that is waiting must not end by time alone (a poll in
+    /// flight is still answered), nor any flow with a request in flight.
+    fn check_no_end_in_flight(&mut self, call: impl FnOnce(&mut F) -> StateKind) {
+        let in_flight = self.in_flight.map(|sent| sent.op);
+        let state = call(&mut self.flow);
+        if let Some(op) = in_flight
+            && self.ended.is_none()
+        {
+            assert!(
+                !state.is_terminal(),
+                "the flow ended ({state:?}) by time alone with {op:?} in flight"
+            );
+        }
+    }
+
+    /// An answer that rejects the registration in use owes an event.
+    fn owe_rejection(&mut self, before: StateKind, error: Option<&ServiceError>) {
+        let Some(error) = error else { return };
+        let rejects = error.next_step() != NextStep::Retry
+            && matches!(
+                error.code,
+                ErrorCode::InvalidClient | ErrorCode::UnauthorizedClient
+            );
+        let holds_one = match self.flow.is_refresh() {
+            true => before == StateKind::Pending,
+            false => matches!(before, StateKind::Registered | StateKind::Pending),
+        };
+        if rejects && holds_one {
+            self.owed_rejections
+                .push_back(!self.flow.is_refresh() && before == StateKind::Pending);
+        }
+    }
+
+    /// Expiries come from the answer's wall clock: the token's, and the
+    /// prompt's of a code the answer started.
+    fn check_stamps(
+        &mut self,
+        before: StateKind,
+        op: Operation,
+        wall_now: SystemTime,
+        issued: Option<exchange::IssuedToken>,
+    ) {
+        // A code whose lifetime is already over ends the flow at once (Expired),
+        // yet its prompt is still reported.
+        if op == Operation::StartDeviceAuthorization
+            && before == StateKind::Registered
+            && matches!(self.flow.state(), StateKind::Pending | StateKind::Expired)
+        {
+            self.prompt_wall = Some(wall_now);
+        }
+        if self.ended.is_none()
+            && let Some(Outcome::Authorized(token)) = self.flow.outcome()
+        {
+            let issued = issued.expect("a token came from an answer that holds one");
+            assert_eq!(
+                token.expires_at,
+                exchange::wall_later(wall_now, issued.expires_in),
+                "the token's expiry is not the answer's wall clock plus expiresIn"
+            );
+        }
+    }
+
+    /// The ending fits what caused it.
+    fn check_ending(&self, outcome: &Outcome) {
+        let past_deadline = self.series_deadline.is_some_and(|d| self.now >= d);
+        let fits = match (outcome, &self.cause) {
+            (
+                Outcome::Authorized(_),
+                Cause::Answer {
+                    op: Operation::CreateToken,
+                    success: true,
+                    ..
+                },
+            ) => true,
+            (
+                Outcome::Denied,
+                Cause::Answer {
+                    code: Some(ErrorCode::AccessDenied),
+                    ..
+                },
+            ) => true,
+            (
+                Outcome::Expired,
+                Cause::Answer {
+                    code: Some(ErrorCode::ExpiredToken),
+                    ..
+                },
+            ) => true,
+            // A code may come with no lifetime at all (`expiresIn` 0).
+            (
+                Outcome::Expired,
+                Cause::Answer {
+                    op: Operation::StartDeviceAuthorization,
+                    success: true,
+                    ..
+                },
+            ) => true,
+            (Outcome::Expired, _) => past_deadline,
+            (Outcome::Failed(FlowError::Cancelled), cause) => matches!(cause, Cause::Cancel),
+            (Outcome::Failed(_), Cause::Cancel) => false,
+            // Time alone fails a flow only when a lost answer used up its retries.
+            (Outcome::Failed(error), Cause::Time) => {
+                matches!(error, FlowError::RetriesExhausted { .. })
+            }
+            (Outcome::Failed(_), _) => true,
+            _ => false,
+        };
+        assert!(fits, "{outcome:?} after {:?}", self.cause);
     }
 
     /// What holds after every call.
@@ -559,6 +779,9 @@ impl<F: Inspect> Checked<F> {
         match self.ended {
             Some(seen) => assert_eq!(state, seen, "a terminal state changed"),
             None if state.is_terminal() => {
+                if let Some(outcome) = self.flow.outcome() {
+                    self.check_ending(outcome);
+                }
                 self.ended = Some(state);
                 self.in_flight = None;
             }
@@ -591,6 +814,7 @@ impl<F: Inspect> Checked<F> {
             );
         }
         self.was_polling = polling;
+        self.last_interval = self.flow.interval().or(self.last_interval);
         if let Some(sent) = self.in_flight {
             assert_eq!(
                 self.flow.poll_timeout(),

@@ -61,6 +61,11 @@ enum Answer {
     Raw(u16, Vec<u8>),
     /// No HTTP answer at all.
     Transport(TransportErrorKind),
+    /// The driver loses the request: it is never answered.
+    Drop,
+    /// The answer comes this many milliseconds later, time having passed
+    /// (and `handle_timeout` having been called) in between.
+    Late(u64, Box<Answer>),
 }
 
 fn codes() -> impl Strategy<Value = ErrorCode> {
@@ -80,14 +85,27 @@ fn codes() -> impl Strategy<Value = ErrorCode> {
 
 fn answers() -> impl Strategy<Value = Answer> {
     prop_oneof![
-        4 => (prop::option::of(-2i64..12), prop::option::of(-5i64..3600))
+        4 => (prop::option::of(-2i64..12), prop::option::of(prop_oneof![-5i64..40, -5i64..3600]))
             .prop_map(|(interval, expires_in)| Answer::Success { interval, expires_in }),
         6 => codes().prop_map(Answer::Error),
         1 => codes().prop_map(Answer::BodyOnlyError),
         2 => (prop_oneof![Just(200u16), Just(400), Just(401), Just(429), Just(500), Just(502), Just(503), 100u16..600],
               prop::collection::vec(any::<u8>(), 0..64)).prop_map(|(s, b)| Answer::Raw(s, b)),
-        2 => prop_oneof![Just(TransportErrorKind::Timeout), Just(TransportErrorKind::Connect), Just(TransportErrorKind::ConnectionLost)]
-            .prop_map(Answer::Transport),
+        2 => transport_kinds().prop_map(Answer::Transport),
+        1 => Just(Answer::Drop),
+        1 => (prop_oneof![0u64..20_000, 100_000u64..200_000], prop_oneof![
+                codes().prop_map(Answer::Error),
+                Just(Answer::Success { interval: Some(1), expires_in: Some(600) }),
+            ]).prop_map(|(ms, answer)| Answer::Late(ms, Box::new(answer))),
+    ]
+}
+
+fn transport_kinds() -> impl Strategy<Value = TransportErrorKind> {
+    prop_oneof![
+        Just(TransportErrorKind::Timeout),
+        Just(TransportErrorKind::Connect),
+        Just(TransportErrorKind::ConnectionLost),
+        Just(TransportErrorKind::BodyTooLarge),
     ]
 }
 
@@ -130,6 +148,8 @@ fn render(answer: &Answer, op: Operation) -> Result<http::Response<Vec<u8>>, Tra
             r
         }
         Answer::Transport(kind) => return Err(*kind),
+        Answer::Drop => return Err(TransportErrorKind::Other),
+        Answer::Late(_, inner) => return render(inner, op),
     })
 }
 
@@ -139,13 +159,36 @@ fn play<F: Inspect>(c: &mut Checked<F>, t0: Instant, steps: &[(u64, Answer)]) {
     for (delay_ms, answer) in steps {
         let now = c.now() + Duration::from_millis(*delay_ms);
         c.handle_timeout(now);
-        if let Some(tx) = c.poll_transmit(now) {
-            let wall = wall0() + (now - t0);
-            match render(answer, tx.operation) {
-                Ok(response) => c.handle_response(now, wall, tx.id, response),
-                Err(kind) => c.handle_transport_error(now, tx.id, kind),
+        let Some(tx) = c.poll_transmit(now) else {
+            c.drain();
+            continue;
+        };
+        let at = match answer {
+            Answer::Drop => {
+                // Lost: the flow must give it up by itself.
+                c.drain();
+                continue;
             }
-            .unwrap();
+            Answer::Late(ms, _) => {
+                // Time passes with the request in flight, as a driver that
+                // sleeps on one task and waits for the answer on another sees it.
+                let later = now + Duration::from_millis(*ms);
+                c.handle_timeout(later);
+                later
+            }
+            _ => now,
+        };
+        let wall = wall0() + (at - t0);
+        let result = match render(answer, tx.operation) {
+            Ok(response) => c.handle_response(at, wall, tx.id, response),
+            Err(kind) => c.handle_transport_error(at, tx.id, kind),
+        };
+        match result {
+            Ok(()) => {}
+            // Later than the flow waits: it gave the request up (the oracle
+            // checks that it really did).
+            Err(crate::ApiMisuse::AnswerTooLate { .. }) => {}
+            Err(other) => panic!("the answer to the request in flight was refused: {other}"),
         }
         c.drain();
     }
@@ -210,17 +253,32 @@ proptest! {
         cached in any::<bool>(),
         drops in prop::collection::vec(any::<bool>(), 1..12),
     ) {
-        // A driver that loses requests (never answers them) and only sleeps
-        // until the wake-up time: the flow gives them up and goes on or ends.
+        // A driver that loses requests (sends them, never answers) and only
+        // sleeps until the wake-up time: the flow gives them up and goes on,
+        // and ends by its deadline at the latest.
         let t0 = Instant::now();
         let mut c = Checked::new(device_flow(cached, t0), t0);
         let mut drops = drops.into_iter();
-        c.run_out(wall0(), |tx| match (drops.next(), tx.operation) {
-            (Some(true), _) => Err(TransportErrorKind::Timeout),
-            (_, Operation::RegisterClient) => Ok(status(200, r#"{"clientId":"cid","clientSecret":"s","clientSecretExpiresAt":4102444800}"#)),
-            (_, Operation::StartDeviceAuthorization) => Ok(status(200, r#"{"deviceCode":"d","userCode":"BCDF-GHJK","verificationUri":"https://x/","expiresIn":600,"interval":1}"#)),
-            _ => Ok(pending_answer()),
-        });
+        for _ in 0..crate::oracle::MAX_WAKE_UPS {
+            c.drain();
+            if c.outcome().is_some() {
+                break;
+            }
+            let wake = c.poll_timeout().expect("a live flow has a wake-up");
+            c.handle_timeout(wake);
+            let Some(tx) = c.poll_transmit(wake) else { continue };
+            if drops.next().unwrap_or(false) {
+                continue;
+            }
+            let body = match tx.operation {
+                Operation::RegisterClient => Some(r#"{"clientId":"cid","clientSecret":"s","clientSecretExpiresAt":4102444800}"#),
+                Operation::StartDeviceAuthorization => Some(r#"{"deviceCode":"d","userCode":"BCDF-GHJK","verificationUri":"https://x/","expiresIn":600,"interval":1}"#),
+                _ => None,
+            };
+            let response = body.map_or_else(pending_answer, |b| status(200, b));
+            c.handle_response(wake, wall0() + (wake - t0), tx.id, response).unwrap();
+        }
+        prop_assert!(c.outcome().is_some(), "still {:?}", c.state());
     }
 }
 

@@ -3,7 +3,9 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::endpoint::Endpoint;
-use crate::error::{ApiMisuse, DecodeError, FlowError, NextStep, ServiceError, TransportErrorKind};
+use crate::error::{
+    ApiMisuse, DecodeError, ErrorCode, FlowError, NextStep, ServiceError, TransportErrorKind,
+};
 use crate::exchange::{self, Exchange, Trouble, backoff, later, lost_answer, wall_later};
 use crate::flow::{Event, Flow, Outcome, RequestId, StateKind, Transmit, sealed};
 use crate::operation::Operation;
@@ -14,6 +16,9 @@ use crate::wire;
 pub(crate) const MAX_ATTEMPTS: u32 = 4;
 pub(crate) const BACKOFF_BASE: Duration = Duration::from_secs(1);
 pub(crate) const BACKOFF_CAP: Duration = Duration::from_secs(8);
+
+/// How [`FlowError::GrantSpent`] and [`FlowError::AnswerLost`] name this flow's grant.
+const REFRESH_TOKEN: &str = "refresh token";
 
 #[derive(Debug)]
 pub(crate) enum Phase {
@@ -26,11 +31,13 @@ pub(crate) enum Phase {
 /// an answer without one keeps the old.
 ///
 /// `invalid_grant` ends it at once with an error whose
-/// [`needs_sign_in`](FlowError::needs_sign_in) is true; 5xx and transport
-/// failures are retried a few times with a doubling wait. A 2xx whose body
-/// cannot be read ends it at once with [`FlowError::GrantSpent`]: the service
-/// may have rotated the refresh token, so sending the old one again could
-/// only fail.
+/// [`needs_sign_in`](FlowError::needs_sign_in) is true ([`FlowError::AnswerLost`]
+/// when an earlier answer was lost, which most likely spent the token); 5xx
+/// and transport failures are retried a few times with a doubling wait. A
+/// 2xx whose body cannot be read ends it at once with
+/// [`FlowError::GrantSpent`]: the service may have rotated the refresh token,
+/// so sending the old one again could only fail. `invalid_client` and
+/// `unauthorized_client` emit [`Event::RegistrationRejected`].
 ///
 /// ```text
 ///  Pending ──CreateToken (refresh_token)──► Authorized(refreshed token)
@@ -151,7 +158,7 @@ impl Flow for RefreshFlow {
             None => match self.refreshed(wall_now, response.body()) {
                 Ok(()) => {}
                 Err(error) => self.fail(FlowError::GrantSpent {
-                    grant: "refresh token",
+                    grant: REFRESH_TOKEN,
                     error,
                 }),
             },
@@ -159,10 +166,28 @@ impl Flow for RefreshFlow {
                 NextStep::Retry | NextStep::SlowDown => {
                     self.transient(now, Trouble::Other(error.to_string()))
                 }
-                _ => self.fail(FlowError::Service {
-                    operation: Operation::CreateToken,
-                    error: Box::new(error),
-                }),
+                _ => {
+                    if matches!(
+                        error.code,
+                        ErrorCode::InvalidClient | ErrorCode::UnauthorizedClient
+                    ) {
+                        self.exchange.events.push_back(Event::RegistrationRejected {
+                            client_id: self.token.registration.client_id.clone(),
+                            user_code_void: false,
+                        });
+                    }
+                    let lost = self.exchange.answer_lost && error.code == ErrorCode::InvalidGrant;
+                    self.fail(match lost {
+                        true => FlowError::AnswerLost {
+                            grant: REFRESH_TOKEN,
+                            error: Box::new(error),
+                        },
+                        false => FlowError::Service {
+                            operation: Operation::CreateToken,
+                            error: Box::new(error),
+                        },
+                    })
+                }
             },
         }
         Ok(())
@@ -182,7 +207,13 @@ impl Flow for RefreshFlow {
         {
             return Ok(());
         }
-        self.transient(now, Trouble::Other(format!("transport error: {kind:?}")));
+        match self.exchange.transport_failed(Operation::CreateToken, kind) {
+            Some(error) => self.fail(FlowError::GrantSpent {
+                grant: REFRESH_TOKEN,
+                error,
+            }),
+            None => self.transient(now, Trouble::Other(format!("transport error: {kind:?}"))),
+        }
         Ok(())
     }
 

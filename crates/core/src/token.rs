@@ -1,6 +1,6 @@
 //! What a sign-in produces and what must be kept: the client registration and
-//! the token. Wall-clock times appear only here, computed from the
-//! `SystemTime` the caller passed in; nothing in core reads a clock.
+//! the token. Their wall-clock times come from the `SystemTime` the caller
+//! handed in with the answer; nothing in core reads a clock.
 
 use std::time::{Duration, SystemTime};
 

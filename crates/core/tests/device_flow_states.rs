@@ -413,12 +413,16 @@ mod pending {
             waits.push(s.flow.poll_timeout().unwrap() - s.now);
         }
         assert_eq!(waits, [S(4), S(8), S(16), S(32), S(60), S(60)]);
-        // A normal answer resets the backoff.
+        // A normal answer resets the backoff: the next failure waits 4 s
+        // again, not 120 s.
         s.wait_for_timeout();
         s.exchange(status(503, ""));
         s.wait_for_timeout();
         s.exchange(err(ErrorCode::AuthorizationPending));
         assert_eq!(s.flow.poll_timeout(), Some(s.now + S(2)));
+        s.wait_for_timeout();
+        s.exchange(status(503, ""));
+        assert_eq!(s.flow.poll_timeout(), Some(s.now + S(4)));
         // Keep failing: the flow ends Expired at the deadline, never Failed.
         while !s.flow.state().is_terminal() {
             s.wait_for_timeout();
@@ -532,6 +536,81 @@ mod pending {
             assert!(s.events().is_empty());
             assert!(s.flow.poll_transmit(s.now + S(60)).is_none());
         }
+    }
+
+    #[test]
+    fn invalid_grant_after_a_lost_answer_says_the_code_was_probably_spent() {
+        let mut s = Scenario::pending(Some(1), 600);
+        s.wait_for_timeout();
+        let tx = s.transmit();
+        s.flow
+            .handle_transport_error(s.now, tx.id, TransportErrorKind::ConnectionLost)
+            .unwrap();
+        s.wait_for_timeout();
+        s.exchange(err(ErrorCode::InvalidGrant));
+        let error = s.failure();
+        assert!(
+            matches!(&error, FlowError::AnswerLost { grant: "device code", error } if error.code == ErrorCode::InvalidGrant),
+            "{error:?}"
+        );
+        assert!(error.needs_sign_in());
+        assert!(error.to_string().contains("was lost"), "{error}");
+    }
+
+    #[test]
+    fn a_lost_answer_is_forgotten_once_the_service_says_pending() {
+        // A failed connect never reached the service, and "pending" proves
+        // the code unspent: a later invalid_grant is the service's own word.
+        for kind in [TransportErrorKind::Connect, TransportErrorKind::Timeout] {
+            let mut s = Scenario::pending(Some(1), 600);
+            s.wait_for_timeout();
+            let tx = s.transmit();
+            s.flow.handle_transport_error(s.now, tx.id, kind).unwrap();
+            if kind == TransportErrorKind::Timeout {
+                s.wait_for_timeout();
+                s.exchange(err(ErrorCode::AuthorizationPending));
+            }
+            s.wait_for_timeout();
+            s.exchange(err(ErrorCode::InvalidGrant));
+            assert!(
+                matches!(s.failure(), FlowError::Service { ref error, .. } if error.code == ErrorCode::InvalidGrant),
+                "{kind:?}: {:?}",
+                s.failure()
+            );
+        }
+    }
+
+    #[test]
+    fn a_token_answer_too_large_to_read_spends_the_code() {
+        let mut s = Scenario::pending(Some(1), 600);
+        s.wait_for_timeout();
+        let tx = s.transmit();
+        s.flow
+            .handle_transport_error(s.now, tx.id, TransportErrorKind::BodyTooLarge)
+            .unwrap();
+        assert_eq!(
+            s.failure(),
+            FlowError::GrantSpent {
+                grant: "device code",
+                error: DecodeError::TooLarge
+            }
+        );
+        // A setup answer too large to read is only retried.
+        let mut s = Scenario::unregistered();
+        let tx = s.transmit();
+        s.flow
+            .handle_transport_error(s.now, tx.id, TransportErrorKind::BodyTooLarge)
+            .unwrap();
+        assert_eq!(s.flow.state(), StateKind::Unregistered);
+    }
+
+    #[test]
+    fn a_rejected_registration_is_not_offered_for_keeping() {
+        let mut s = Scenario::unregistered();
+        s.exchange(ok(REGISTERED));
+        assert!(s.flow.new_registration().is_some());
+        s.exchange(err(ErrorCode::UnauthorizedClient));
+        assert!(s.flow.new_registration().is_none());
     }
 
     #[test]

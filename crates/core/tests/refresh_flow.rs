@@ -198,3 +198,46 @@ fn the_expiry_is_stamped_from_the_wall_clock_of_the_answer() {
     f.handle_response(t0, woke, tx.id, ok(TOKEN)).unwrap();
     assert_eq!(refreshed(&f).expires_at, woke + S(3600));
 }
+
+#[test]
+fn invalid_grant_after_a_lost_answer_says_the_token_was_probably_spent() {
+    let (mut f, t0) = flow(token(Some("r")));
+    let tx = f.poll_transmit(t0).unwrap();
+    f.handle_transport_error(t0, tx.id, TransportErrorKind::Timeout)
+        .unwrap();
+    let t1 = f.poll_timeout().unwrap();
+    let tx = f.poll_transmit(t1).unwrap();
+    f.handle_response(t1, wall0(), tx.id, err(ErrorCode::InvalidGrant))
+        .unwrap();
+    let e = failure(&f);
+    assert!(
+        matches!(
+            e,
+            FlowError::AnswerLost {
+                grant: "refresh token",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.needs_sign_in());
+}
+
+#[test]
+fn a_rejected_registration_is_reported() {
+    for code in [ErrorCode::InvalidClient, ErrorCode::UnauthorizedClient] {
+        let (mut f, t0) = flow(token(Some("r")));
+        let tx = f.poll_transmit(t0).unwrap();
+        f.handle_response(t0, wall0(), tx.id, err(code.clone()))
+            .unwrap();
+        assert_eq!(
+            drain(&mut f),
+            vec![Event::RegistrationRejected {
+                client_id: "cid".into(),
+                user_code_void: false
+            }],
+            "{code:?}"
+        );
+        assert_eq!(f.state(), StateKind::Failed);
+    }
+}

@@ -169,7 +169,9 @@ impl TokenCache {
     /// the service rejected it, so no later sign-in (ours or the AWS CLI's)
     /// should reuse it. A file holding another registration (written since by
     /// another process) or one that does not parse is left alone. Returns
-    /// whether a file was removed.
+    /// whether a file was removed. (A registration written by another
+    /// process between the check and the removal would be removed too; the
+    /// next sign-in then registers anew, which costs one request.)
     pub fn remove_registration(
         &self,
         key: &RegistrationKey,

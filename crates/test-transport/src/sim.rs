@@ -139,7 +139,8 @@ impl Simulation {
         self.lock().now()
     }
 
-    /// The virtual wall-clock time; it moves in step with [`Simulation::now`].
+    /// The virtual wall-clock time; it moves in step with [`Simulation::now`],
+    /// and ahead of it by whatever [`Simulation::jump_wall_clock`] added.
     pub fn wall_now(&self) -> SystemTime {
         self.lock().wall_now()
     }
