@@ -246,8 +246,15 @@ impl<'f, F: Flow> Drive<'f, F> {
                         let ended = self.flow.outcome().is_some();
                         self.phase = Phase::Draining { stop };
                         // A code whose flow has already ended cannot be used,
-                        // and a retry it announced will not happen.
-                        if ended && matches!(event, Event::UserCode(_) | Event::Retrying { .. }) {
+                        // and a retry or a new interval it announced will not happen.
+                        if ended
+                            && matches!(
+                                event,
+                                Event::UserCode(_)
+                                    | Event::Retrying { .. }
+                                    | Event::IntervalChanged(_)
+                            )
+                        {
                             continue;
                         }
                         return Action::Event(event);
