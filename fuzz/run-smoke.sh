@@ -11,7 +11,7 @@
 # fuzz/dicts/<target>.dict, if present, is passed as a libFuzzer dictionary.
 # It prints each target's executions and coverage. A crash, timeout or OOM
 # fails the script; the input is copied to fuzz/regressions/<target>/, where
-# it must be committed (`cargo test --manifest-path fuzz/Cargo.toml` replays
+# it must be committed (`cd fuzz && cargo test` replays
 # it) together with the fix.
 #
 # Environment: FUZZ_SECONDS (run time per target), FUZZ_UNIT_TIMEOUT (seconds
@@ -108,7 +108,7 @@ for target in "${targets[@]}"; do
         cp "$input" "fuzz/regressions/$target/"
         echo "!! $target: input saved as fuzz/regressions/$target/$(basename "$input")" >&2
       done
-      echo "!! commit it with the fix: 'cargo test --manifest-path fuzz/Cargo.toml' replays it" >&2
+      echo "!! commit it with the fix: 'cd fuzz && cargo test' replays it" >&2
       line="$line; input in fuzz/regressions/$target/"
     else
       line="$line; no input saved (see $log)"

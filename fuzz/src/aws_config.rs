@@ -10,8 +10,7 @@
 //! ending in the operation's path, and a regional one to
 //! `oidc[-fips].<region>.…`.
 
-use ssoflow_core::wire::Operation;
-use ssoflow_core::{Endpoint, EndpointVariant, FlowConfig, is_loopback_host};
+use ssoflow_core::{Endpoint, EndpointVariant, FlowConfig, Operation};
 use ssoflow_files::config::{ConfigFile, EndpointChoice, Environment, Selector};
 
 /// At most this many profiles and sessions are resolved per input.
@@ -135,7 +134,7 @@ fn resolve(config: &ConfigFile, selector: &Selector, env: &Environment) {
         let host = uri.host().expect("an endpoint has a host");
         match uri.scheme_str() {
             Some("https") => {}
-            Some("http") => assert!(is_loopback_host(host), "plain http to {host}"),
+            Some("http") => assert!(Endpoint::is_loopback_host(host), "plain http to {host}"),
             other => panic!("scheme {other:?}"),
         }
         assert!(uri.query().is_none(), "a query in {uri}");

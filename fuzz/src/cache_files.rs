@@ -11,7 +11,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ssoflow_core::{AccessToken, ClientSecret, RefreshToken};
+use ssoflow_core::secret::{AccessToken, ClientSecret, RefreshToken};
 use ssoflow_files::{CachedRegistration, CachedToken, RegistrationKey};
 
 pub fn run(data: &[u8]) {

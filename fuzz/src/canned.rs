@@ -4,9 +4,10 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use ssoflow_core::secret::{AccessToken, ClientSecret, RefreshToken};
 use ssoflow_core::{
-    AccessToken, ClientSecret, Endpoint, ErrorCode, Event, FlowConfig, RefreshToken, Registration,
-    ServiceError, Token, Transmit, TransportErrorKind,
+    Endpoint, ErrorCode, Event, FlowConfig, Outcome, Registration, ServiceError, Token, Transmit,
+    TransportErrorKind,
 };
 
 pub(crate) const START_URL: &str = "https://d-1234567890.awsapps.com/start";
@@ -76,7 +77,7 @@ pub(crate) fn response(status: u16, body: impl Into<Vec<u8>>) -> http::Response<
 }
 
 pub(crate) fn error(code: ErrorCode) -> http::Response<Vec<u8>> {
-    ServiceError::new(code, "canned").to_response()
+    ssoflow_core::server::error_response(&ServiceError::new(code, "canned"))
 }
 
 pub(crate) fn clone_response(r: &http::Response<Vec<u8>>) -> http::Response<Vec<u8>> {
@@ -132,6 +133,36 @@ pub(crate) fn code(n: u8) -> ErrorCode {
     }
 }
 
+/// What an error answer asks of the client, read from the spec
+/// (`wire-protocol.md` §9.4, `device-flow.md` §5) rather than taken from the
+/// core, so that the harnesses cross-check the core's reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// `authorization_pending`: poll again after one interval.
+    Wait,
+    /// `slow_down`: poll 5 s less often (a setup request or a refresh retries it).
+    SlowDown,
+    /// `invalid_client`: register again, once.
+    RegisterAgain,
+    /// A 5xx or 429, whatever the code: retry after a growing wait.
+    Retry,
+    /// Nothing a retry fixes.
+    Stop,
+}
+
+pub(crate) fn step(error: &ServiceError) -> Step {
+    if error.status >= 500 || error.status == 429 {
+        return Step::Retry;
+    }
+    match error.code {
+        ErrorCode::AuthorizationPending => Step::Wait,
+        ErrorCode::SlowDown => Step::SlowDown,
+        ErrorCode::InvalidClient => Step::RegisterAgain,
+        ErrorCode::InternalServer => Step::Retry,
+        _ => Step::Stop,
+    }
+}
+
 pub(crate) fn transport_kind(n: u8) -> TransportErrorKind {
     match n % 5 {
         0 => TransportErrorKind::Timeout,
@@ -180,10 +211,15 @@ pub(crate) fn check_transmit_debug(tx: &Transmit) {
     );
 }
 
-/// Renders an event for the leak checks: `Debug`, and `Display` of an error.
+/// Renders an event for the leak checks.
 pub(crate) fn render_event(event: &Event) -> String {
-    match event {
-        Event::Failed(error) => format!("{event:?} / {error}"),
-        _ => format!("{event:?}"),
+    format!("{event:?}")
+}
+
+/// Renders an outcome for the leak checks: `Debug`, and `Display` of an error.
+pub(crate) fn render_outcome(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Failed(error) => format!("{outcome:?} / {error}"),
+        _ => format!("{outcome:?}"),
     }
 }

@@ -1,41 +1,50 @@
 //! Target `flow_sequence`: an arbitrary sequence of operations on one flow —
 //! answers (a menu of realistic ones plus raw bytes), transport errors of
-//! every kind, time steps, sends with a stale clock, answers to settled
-//! requests, cancel — checked after every step against the invariants of the
-//! property tests (`crates/core/tests/properties.rs`), written anew and tightened:
+//! every kind, time steps, sends with a stale clock, answers to settled or
+//! given-up requests, requests left unanswered, cancel — driven through
+//! `ssoflow_core::oracle::Checked`, the invariant checker the core's
+//! property tests use, which checks the flow after every call (the list is
+//! in its module docs and in `fuzz/README.md`): requests, their shape and
+//! their timing against the interval and the deadline; the `slow_down`
+//! arithmetic; grants never sent twice; retry budgets; given-up requests
+//! and wake-up times; refused answers changing nothing; endings that fit
+//! their cause; `RegistrationRejected` when owed; expiries stamped from the
+//! answer's wall clock; terminal states absorbing everything; every flow
+//! ending within a bounded number of wake-ups.
 //!
-//! * one request in flight at most; each of the kind the state calls for,
-//!   a JSON `POST` to the endpoint, whose `Debug` shows no secret;
-//! * a poll never comes sooner than the interval after the previous poll of
-//!   the same device code, and never at or after its deadline;
-//! * `slow_down` adds exactly 5 s (announced by `IntervalChanged`),
-//!   `authorization_pending` waits exactly one interval, nothing else
-//!   changes the interval or the deadline; a device code lives at most 3600 s;
-//! * `poll_timeout` is `None` exactly in terminal states (and while a setup
-//!   request is in flight); when nothing is due it lies in the future, and at
-//!   it a request is due or the flow has ended;
-//! * setup requests give up after five attempts, a refresh after four;
-//!   retry waits stay under their caps;
-//! * terminal states absorb everything: no request, no event, no change;
-//!   entering one emits exactly one terminal event, matching the state;
-//! * an answer to a settled request is refused without effect; an answer to
-//!   a request abandoned by cancel or expiry is accepted and ignored;
-//! * no canned secret shows in any event; every flow ends within a bounded
-//!   number of further steps.
+//! Checked here on top:
+//!
+//! * the request bodies carry the canned grant (a refresh sends the token's
+//!   own refresh token), and no request's `Debug` shows a secret;
+//! * after `authorization_pending` or `slow_down` the next poll is due
+//!   exactly one interval later (or at the deadline); after a `Retrying`
+//!   event the same request is due exactly its `wait` later (or at the
+//!   deadline);
+//! * the answer to the request in flight is taken; to one the flow gave up,
+//!   refused as too late; to a settled one, refused without an event; after
+//!   the end, any late answer is accepted and ignored;
+//! * an answer that ends the flow in failure ends it as it says: `GrantSpent`
+//!   only on a 2xx or a body too large to read to CreateToken, `AnswerLost`
+//!   only on `invalid_grant` after a CreateToken answer was lost, a service
+//!   error with its operation and as it was sent;
+//! * a token keeps or replaces its refresh token as the answer says; cancel
+//!   ends a live flow with `Cancelled`;
+//! * no canned secret shows in any event, the outcome (`Debug` and
+//!   `Display`) or the flow's `Debug`.
 //!
 //! Input: byte 0 picks the machine (bit 0: refresh), a cached registration
 //! (bit 1) and a legacy configuration without scopes (bit 2); then one
 //! operation per opcode byte with its operands (see [`Op::read`]).
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use ssoflow_core::wire::{self, Operation};
+use ssoflow_core::oracle::{Checked, Inspect};
 use ssoflow_core::{
-    DeviceFlow, ErrorCode, Event, Flow, NextStep, RefreshFlow, RequestId, ServiceError, StateKind,
-    Transmit, TransportErrorKind,
+    ApiMisuse, DeviceFlow, ErrorCode, Event, FlowError, Operation, Outcome, RefreshFlow, RequestId,
+    ServiceError, StateKind, Transmit, TransportErrorKind, server, wire,
 };
 
-use crate::canned::{self, SECRET_MARKER};
+use crate::canned::{self, SECRET_MARKER, Step};
 use crate::input::{self, Bytes};
 
 /// Longest sequence taken from one input; the rest is ignored.
@@ -54,31 +63,26 @@ fn play(data: &[u8]) -> StateKind {
     while !bytes.is_empty() && ops.len() < MAX_OPS {
         ops.push(Op::read(&mut bytes));
     }
+    let t0 = Instant::now();
     if mode & 1 == 0 {
-        let mut c = DeviceChecker::new(mode & 2 != 0, mode & 4 != 0, marker);
-        for op in &ops {
-            c.apply(op);
-        }
-        c.finish();
-        let end = c.flow.state();
-        for op in &ops {
-            c.apply(op);
-        }
-        c.flow.cancel();
-        assert_eq!(c.flow.state(), end, "a terminal state changed");
-        assert!(c.flow.poll_event().is_none(), "an event after the end");
-        end
+        let (cached, legacy) = (mode & 2 != 0, mode & 4 != 0);
+        let config = canned::config(legacy);
+        let flow = if cached {
+            DeviceFlow::with_registration(config, canned::registration(legacy), t0, canned::wall0())
+        } else {
+            DeviceFlow::new(config, t0)
+        };
+        // Then slow_down at every wake-up: the interval grows 5 s a time
+        // until the code runs out, and setup requests give up after five.
+        Runner::new(flow, t0, marker).play(&ops, &Reply::Error(1, 0))
     } else {
-        let mut c = RefreshChecker::new(marker);
-        for op in &ops {
-            c.apply(op);
-        }
-        c.finish();
-        let end = c.flow.state();
-        for op in &ops {
-            c.apply(op);
-        }
-        end
+        let flow = RefreshFlow::new(
+            canned::endpoint(),
+            canned::token(true, false),
+            t0,
+            canned::wall0(),
+        );
+        Runner::new(flow, t0, marker).play(&ops, &Reply::Raw(503, Vec::new()))
     }
 }
 
@@ -198,7 +202,7 @@ fn success_body(op: Operation, v: u8) -> String {
             r#""userCode":"BCDF-GHJK""#.into(),
             r#""verificationUri":"https://device.sso.us-east-1.amazonaws.com/""#.into(),
         ],
-        Operation::CreateToken => {
+        _ => {
             let mut m = vec![format!(r#""accessToken":"{}""#, canned::ACCESS_TOKEN)];
             if v & 0x40 != 0 {
                 m.push(format!(r#""refreshToken":"{}""#, canned::REFRESH_TOKEN));
@@ -221,7 +225,7 @@ fn error_response(code: ErrorCode, form: u8) -> http::Response<Vec<u8>> {
     if form & 0x10 != 0 {
         error.reason = Some("KMS_AccessDeniedException".into());
     }
-    let mut r = error.to_response();
+    let mut r = server::error_response(&error);
     match form % 6 {
         1 => {
             r.headers_mut().remove(wire::ERROR_TYPE_HEADER);
@@ -231,7 +235,7 @@ fn error_response(code: ErrorCode, form: u8) -> http::Response<Vec<u8>> {
             let value = format!(
                 "aws.protocols#{}:{}",
                 error.code.shape(),
-                wire::ERROR_TYPE_NAMESPACE
+                server::ERROR_TYPE_NAMESPACE
             );
             if let Ok(value) = http::HeaderValue::from_str(&value) {
                 r.headers_mut().insert(wire::ERROR_TYPE_HEADER, value);
@@ -244,265 +248,205 @@ fn error_response(code: ErrorCode, form: u8) -> http::Response<Vec<u8>> {
     r
 }
 
-/// What every request must look like.
-fn check_request(tx: &Transmit) {
-    canned::check_transmit_debug(tx);
-    assert_eq!(tx.request.method(), http::Method::POST);
-    let uri = canned::endpoint()
-        .uri(tx.operation)
-        .expect("the endpoint joins");
-    assert_eq!(tx.request.uri(), &uri);
-    assert_eq!(
-        tx.request
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .map(|v| v.as_bytes()),
-        Some(wire::CONTENT_TYPE_JSON.as_bytes())
-    );
-    let body: serde_json::Value =
-        serde_json::from_slice(tx.request.body()).expect("a request body is JSON");
-    let needs: &[&str] = match tx.operation {
-        Operation::RegisterClient => &["clientName", "clientType"],
-        Operation::StartDeviceAuthorization => &["clientId", "clientSecret", "startUrl"],
-        Operation::CreateToken => &["clientId", "clientSecret", "grantType"],
-    };
-    for member in needs {
-        assert!(
-            body.get(member).is_some(),
-            "{:?} lacks {member}",
-            tx.operation
-        );
-    }
-}
-
-fn expected_operation(state: StateKind) -> Operation {
-    match state {
-        StateKind::Unregistered => Operation::RegisterClient,
-        StateKind::Registered => Operation::StartDeviceAuthorization,
-        _ => Operation::CreateToken,
-    }
-}
-
-/// The step an answer calls for, read the way the flows read it.
-fn step_of(reply: &Result<http::Response<Vec<u8>>, TransportErrorKind>) -> Option<NextStep> {
-    match reply {
-        Ok(r) => ServiceError::from_response(r).map(|e| e.next_step()),
-        Err(_) => Some(NextStep::Retry),
-    }
-}
-
-fn is_terminal_event(event: &Event) -> Option<StateKind> {
-    match event {
-        Event::Authorized(_) => Some(StateKind::Authorized),
-        Event::Denied => Some(StateKind::Denied),
-        Event::Expired => Some(StateKind::Expired),
-        Event::Failed(_) => Some(StateKind::Failed),
-        _ => None,
-    }
-}
-
-/// The polls of one device code.
-struct Series {
-    deadline: Instant,
-    last_poll: Option<Instant>,
-}
-
-struct DeviceChecker {
-    flow: DeviceFlow,
-    now: Instant,
+/// Plays a sequence on one checked flow.
+struct Runner<F: Inspect + std::fmt::Debug> {
+    c: Checked<F>,
+    t0: Instant,
     marker: bool,
-    in_flight: Option<Transmit>,
+    /// The last request sent, unless it has been answered.
+    held: Option<Transmit>,
+    /// A request that was answered (or given up, or replaced).
     settled: Option<RequestId>,
-    series: Option<Series>,
-    terminal: Option<StateKind>,
-    /// Consecutive transient failures of the current setup request.
-    setup_failures: u32,
+    /// The `refreshToken` of the last 2xx answer, when a non-empty string.
+    refresh_token: Option<String>,
+    /// The answer to a CreateToken was lost at some point (a transport error
+    /// after it was sent, or the flow gave the request up).
+    lost_grant: bool,
+    outcome_checked: bool,
 }
 
-impl DeviceChecker {
-    fn new(cached: bool, legacy: bool, marker: bool) -> Self {
-        let now = Instant::now();
-        let flow = if cached {
-            DeviceFlow::with_registration(
-                canned::config(legacy),
-                canned::registration(legacy),
-                now,
-                canned::wall0(),
-            )
-        } else {
-            DeviceFlow::new(canned::config(legacy), now, canned::wall0())
-        };
-        DeviceChecker {
-            flow,
-            now,
+impl<F: Inspect + std::fmt::Debug> Runner<F> {
+    fn new(flow: F, t0: Instant, marker: bool) -> Self {
+        Runner {
+            c: Checked::new(flow, t0),
+            t0,
             marker,
-            in_flight: None,
+            held: None,
             settled: None,
-            series: None,
-            terminal: None,
-            setup_failures: 0,
+            refresh_token: None,
+            lost_grant: false,
+            outcome_checked: false,
         }
     }
 
+    /// The wall clock, moving with the monotonic one from the start.
+    fn wall(&self, now: Instant) -> SystemTime {
+        canned::wall0() + now.saturating_duration_since(self.t0)
+    }
+
+    /// Applies `ops`, lets the flow run out answering `last` at each
+    /// wake-up, then applies `ops` again to the ended flow.
+    fn play(mut self, ops: &[Op], last: &Reply) -> StateKind {
+        for op in ops {
+            self.apply(op);
+        }
+        if self.held.is_some() {
+            self.apply(&Op::Answer(last.clone()));
+        }
+        let wall = self.wall(self.c.now());
+        self.c.run_out(wall, |tx| last.render(tx.operation));
+        self.drain();
+        let end = self.c.state();
+        assert!(end.is_terminal());
+        for op in ops {
+            self.apply(op);
+        }
+        self.c.cancel();
+        assert_eq!(self.c.state(), end, "a terminal state changed");
+        assert!(self.c.poll_event().is_none(), "an event after the end");
+        end
+    }
+
     fn apply(&mut self, op: &Op) {
+        let now = self.c.now();
         match op {
-            Op::Advance(d) => {
-                self.now = canned::later(self.now, *d);
-                self.flow.handle_timeout(self.now);
+            Op::Advance(d) => self.c.handle_timeout(canned::later(now, *d)),
+            Op::Wake => {
+                if let Some(wake) = self.c.poll_timeout() {
+                    self.c.handle_timeout(wake);
+                    self.drain();
+                    // The oracle checks that a request is due now, unless
+                    // the flow ended or the wake-up gave one up.
+                    self.send(self.c.now());
+                }
             }
-            Op::Wake => self.wake(),
             Op::Answer(reply) => self.answer(reply),
-            Op::Send => self.send(self.now),
-            Op::SendStaleClock(d) => {
-                let clock = self.now.checked_sub(*d).unwrap_or(self.now);
-                self.send(clock);
-            }
+            Op::Send => self.send(now),
+            Op::SendStaleClock(d) => self.send(now.checked_sub(*d).unwrap_or(now)),
             Op::AnswerSettled(reply) => self.answer_settled(reply),
-            Op::Timeout => self.flow.handle_timeout(self.now),
+            Op::Timeout => self.c.handle_timeout(now),
             Op::Cancel => {
-                let was_terminal = self.flow.state().is_terminal();
-                self.flow.cancel();
-                if !was_terminal {
-                    assert_eq!(self.flow.state(), StateKind::Failed);
+                let live = !self.c.state().is_terminal();
+                self.c.cancel();
+                if live {
+                    assert_eq!(
+                        self.c.outcome(),
+                        Some(&Outcome::Failed(FlowError::Cancelled))
+                    );
                 }
             }
         }
         self.drain();
     }
 
-    /// Sends what is due at `clock` (which may lie before `now`) and checks it.
+    /// Sends what is due at `clock` (which may lie before now).
     fn send(&mut self, clock: Instant) {
-        if self.in_flight.is_some() {
-            assert!(
-                self.flow.poll_transmit(clock).is_none(),
-                "a second request while one is in flight"
-            );
-            return;
-        }
-        let Some(tx) = self.flow.poll_transmit(clock) else {
-            if !self.flow.state().is_terminal() {
-                let wake = self
-                    .flow
-                    .poll_timeout()
-                    .expect("a live flow with nothing in flight has a wake-up time");
-                assert!(
-                    wake > self.now,
-                    "nothing is due, yet the wake-up time has come"
-                );
-            }
+        let Some(tx) = self.c.poll_transmit(clock) else {
             return;
         };
-        assert!(self.terminal.is_none(), "a request after the end: {tx:?}");
-        let state = self.flow.state();
-        assert!(!state.is_terminal(), "a request in {state:?}");
-        assert_eq!(
-            tx.operation,
-            expected_operation(state),
-            "wrong request in {state:?}"
-        );
-        check_request(&tx);
-        if tx.operation == Operation::CreateToken {
-            let interval = self.flow.interval().expect("pending has an interval");
-            let deadline = self.flow.deadline().expect("pending has a deadline");
-            let series = self.series.as_mut().expect("a poll without a device code");
-            assert_eq!(series.deadline, deadline, "the deadline moved");
-            if let Some(last) = series.last_poll {
-                assert!(
-                    self.now - last >= interval,
-                    "polled {:?} after the previous poll; interval {interval:?}",
-                    self.now - last
-                );
-            }
-            assert!(self.now < deadline, "polled at or after the deadline");
-            series.last_poll = Some(self.now);
-        }
-        assert!(
-            self.flow.poll_transmit(clock).is_none(),
-            "a second request while one is in flight"
-        );
-        let expected = self.flow.deadline();
-        assert_eq!(
-            self.flow.poll_timeout(),
-            expected,
-            "with a request in flight the only wake-up is the deadline"
-        );
-        self.in_flight = Some(tx);
-    }
-
-    fn wake(&mut self) {
-        let Some(wake) = self.flow.poll_timeout() else {
-            return;
-        };
-        self.now = self.now.max(wake);
-        self.flow.handle_timeout(self.now);
-        self.drain();
-        if self.in_flight.is_none() && !self.flow.state().is_terminal() {
-            self.send(self.now);
-            assert!(
-                self.in_flight.is_some(),
-                "nothing is due at the wake-up time"
+        canned::check_transmit_debug(&tx);
+        if self.c.flow().is_refresh() {
+            let body: wire::CreateTokenRequest =
+                wire::decode(tx.request.body()).expect("the oracle checked the body");
+            assert_eq!(
+                body.refresh_token.as_ref().map(|t| t.secret()),
+                Some(canned::OLD_REFRESH_TOKEN),
+                "not the token's own refresh token"
             );
+        }
+        // The oracle checked that a request held before was given up.
+        if let Some(old) = self.held.replace(tx) {
+            self.lost_grant |= old.operation == Operation::CreateToken;
+            self.settled = Some(old.id);
         }
     }
 
     fn answer(&mut self, reply: &Reply) {
-        if self.in_flight.is_none() {
-            self.send(self.now);
+        if self.held.is_none() {
+            self.send(self.c.now());
         }
-        let Some(tx) = self.in_flight.take() else {
+        let Some(tx) = self.held.take() else {
             return;
         };
-        let before = self.flow.state();
-        let (interval, deadline) = (self.flow.interval(), self.flow.deadline());
+        let now = self.c.now();
+        let live = self.c.in_flight().map(|(id, _)| id) == Some(tx.id);
+        let ended = self.c.state().is_terminal();
+        let polling = self.c.state() == StateKind::Pending && !self.c.flow().is_refresh();
         let rendered = reply.render(tx.operation);
-        let step = step_of(&rendered);
-        let result = match rendered {
-            Ok(response) => self.flow.handle_response(self.now, tx.id, response),
-            Err(kind) => self.flow.handle_transport_error(self.now, tx.id, kind),
+        let error = rendered.as_ref().ok().and_then(ServiceError::from_response);
+        let step = match &rendered {
+            Ok(_) => error.as_ref().map(canned::step),
+            Err(_) => Some(Step::Retry),
         };
-        result.expect("an answer to the request in flight (or an abandoned one) is accepted");
-        self.settled = Some(tx.id);
-        let after = self.flow.state();
-        if before.is_terminal() {
-            assert_eq!(
-                after, before,
-                "an abandoned request's answer changed the state"
-            );
-            return;
+        let grant_unread = match &rendered {
+            Ok(response) => response.status().is_success(),
+            Err(kind) => *kind == TransportErrorKind::BodyTooLarge,
+        };
+        let lost_now = matches!(
+            &rendered,
+            Err(kind) if !matches!(kind, TransportErrorKind::Connect | TransportErrorKind::BodyTooLarge)
+        );
+        if live && let Ok(response) = &rendered {
+            self.refresh_token = serde_json::from_slice::<serde_json::Value>(response.body())
+                .ok()
+                .and_then(|v| v.get("refreshToken")?.as_str().map(str::to_owned))
+                .filter(|t| !t.is_empty());
         }
-        if before == StateKind::Pending && after == StateKind::Pending {
-            assert_eq!(self.flow.deadline(), deadline, "the deadline moved");
-            let interval = interval.expect("pending has an interval");
-            match step {
-                Some(NextStep::SlowDown) => assert_eq!(
-                    self.flow.interval(),
-                    Some(interval + Duration::from_secs(5)),
-                    "slow_down must add exactly 5 s"
+        let result = match rendered {
+            Ok(response) => self.c.handle_response(now, self.wall(now), tx.id, response),
+            Err(kind) => self.c.handle_transport_error(now, tx.id, kind),
+        };
+        self.settled = Some(tx.id);
+        match result {
+            Ok(()) => {}
+            Err(ApiMisuse::AnswerTooLate { .. }) if !live && !ended => {}
+            Err(misuse) => panic!("the answer to {:?} was refused: {misuse}", tx.id),
+        }
+        let grant = tx.operation == Operation::CreateToken;
+        if live && let Some(Outcome::Failed(failure)) = self.c.outcome() {
+            // How the answer ended the flow matches the answer.
+            match failure {
+                FlowError::GrantSpent { .. } => assert!(
+                    grant && grant_unread,
+                    "GrantSpent without an unreadable answer to CreateToken"
                 ),
-                Some(NextStep::Wait) => {
-                    assert_eq!(self.flow.interval(), Some(interval));
-                    let due = canned::later(self.now, interval);
-                    assert_eq!(
-                        self.flow.poll_timeout(),
-                        deadline.map(|d| d.min(due)),
-                        "authorization_pending waits exactly one interval"
+                FlowError::AnswerLost { error: e, .. } => {
+                    assert!(
+                        grant && self.lost_grant,
+                        "AnswerLost, yet no answer was lost"
                     );
+                    assert_eq!(e.code, ErrorCode::InvalidGrant);
+                    assert_eq!(Some(e.as_ref()), error.as_ref());
                 }
-                _ => assert_eq!(self.flow.interval(), Some(interval), "the interval changed"),
+                FlowError::Service {
+                    operation,
+                    error: e,
+                    ..
+                } => {
+                    assert_eq!(
+                        *operation, tx.operation,
+                        "the error names another operation"
+                    );
+                    assert_eq!(Some(e.as_ref()), error.as_ref());
+                }
+                _ => {}
             }
         }
-        if before == StateKind::Pending {
-            self.setup_failures = 0;
-        } else {
-            let transient = after == before;
-            self.setup_failures = if transient {
-                self.setup_failures + 1
-            } else {
-                0
-            };
-            assert!(
-                self.setup_failures <= 4,
-                "a setup request was tried a sixth time"
+        self.lost_grant |= grant && (lost_now && live || !live && !ended);
+        // After authorization_pending or slow_down, the next poll is due one
+        // interval later (the new one after slow_down), unless the code
+        // runs out first.
+        if live
+            && polling
+            && matches!(step, Some(Step::Wait | Step::SlowDown))
+            && self.c.state() == StateKind::Pending
+        {
+            let interval = self.c.flow().interval().expect("pending has an interval");
+            let deadline = self.c.flow().deadline().expect("pending has a deadline");
+            assert_eq!(
+                self.c.poll_timeout(),
+                Some(deadline.min(canned::later(now, interval))),
+                "the next poll is not due one interval later"
             );
         }
     }
@@ -511,333 +455,84 @@ impl DeviceChecker {
         let Some(id) = self.settled else {
             return;
         };
-        let state = self.flow.state();
+        let now = self.c.now();
+        let ended = self.c.state().is_terminal();
+        // The oracle checks a refusal: not the request in flight, or too
+        // late only if given up, and nothing changes.
         let result = match reply.render(Operation::CreateToken) {
-            Ok(response) => self.flow.handle_response(self.now, id, response),
-            Err(kind) => self.flow.handle_transport_error(self.now, id, kind),
+            Ok(response) => self.c.handle_response(now, self.wall(now), id, response),
+            Err(kind) => self.c.handle_transport_error(now, id, kind),
         };
-        if state.is_terminal() {
-            assert!(
-                result.is_ok(),
-                "a late answer after the end is ignored, not refused"
-            );
-        } else {
-            assert!(result.is_err(), "an answer to a settled request was taken");
+        if ended {
+            result.expect("a late answer after the end is ignored, not refused");
         }
-        assert_eq!(
-            self.flow.state(),
-            state,
-            "a settled request's answer changed the state"
-        );
         assert!(
-            self.flow.poll_event().is_none(),
+            self.c.poll_event().is_none(),
             "a settled request's answer made an event"
         );
     }
 
     fn drain(&mut self) {
-        let mut terminal_event = None;
-        while let Some(event) = self.flow.poll_event() {
-            assert!(self.terminal.is_none(), "event {event:?} after the end");
-            assert!(
-                terminal_event.is_none(),
-                "event {event:?} after the terminal event"
-            );
+        for event in self.c.drain() {
             canned::assert_no_canned_secret(&canned::render_event(&event), self.marker, "events");
             match &event {
-                Event::UserCode(prompt) => {
-                    assert!(prompt.expires_in <= Duration::from_secs(3600));
-                    let deadline = self.flow.deadline();
-                    // The code may already have expired in the same step.
-                    if let Some(deadline) = deadline {
-                        assert!(deadline <= canned::later(self.now, Duration::from_secs(3600)));
-                        assert!(
-                            self.flow
-                                .interval()
-                                .is_some_and(|i| i >= Duration::from_secs(1))
+                // The same request goes again after `wait`, or the code runs out first.
+                Event::Retrying { wait, .. } => {
+                    if !self.c.state().is_terminal() && self.c.in_flight().is_none() {
+                        let due = canned::later(self.c.now(), *wait);
+                        let due = self.c.flow().deadline().map_or(due, |d| d.min(due));
+                        assert_eq!(
+                            self.c.poll_timeout(),
+                            Some(due),
+                            "the retry is not due after the announced wait"
                         );
-                        self.series = Some(Series {
-                            deadline,
-                            last_poll: None,
-                        });
                     }
                 }
-                Event::IntervalChanged(i) => {
-                    if self.flow.state() == StateKind::Pending {
-                        assert_eq!(Some(*i), self.flow.interval());
-                    }
-                }
-                Event::Retrying {
-                    operation,
-                    attempt,
-                    wait,
-                } => {
-                    assert!(*attempt >= 1);
-                    if *operation == Operation::CreateToken {
-                        let cap =
-                            Duration::from_secs(60).max(self.flow.interval().unwrap_or_default());
-                        assert!(*wait <= cap, "poll backoff {wait:?} over {cap:?}");
-                    } else {
-                        assert!(*attempt <= 4, "setup attempt {attempt}");
-                        assert!(*wait <= Duration::from_secs(30), "setup backoff {wait:?}");
-                    }
-                }
-                other => terminal_event = is_terminal_event(other),
+                // The oracle checks these.
+                Event::Registered(_)
+                | Event::RegistrationRejected { .. }
+                | Event::UserCode(_)
+                | Event::IntervalChanged(_) => {}
+                other => panic!("an event this harness does not know: {other:?}"),
             }
         }
-        let state = self.flow.state();
-        match self.terminal {
-            Some(seen) => assert_eq!(state, seen, "a terminal state changed"),
-            None if state.is_terminal() => {
-                assert_eq!(
-                    terminal_event,
-                    Some(state),
-                    "entered {state:?} without its event"
-                );
-                self.terminal = Some(state);
-            }
-            None => assert!(terminal_event.is_none(), "a terminal event in {state:?}"),
-        }
-        if state.is_terminal() {
-            assert!(
-                self.flow.poll_timeout().is_none(),
-                "a wake-up time after the end"
+        if !self.outcome_checked
+            && let Some(outcome) = self.c.outcome()
+        {
+            self.outcome_checked = true;
+            canned::assert_no_canned_secret(
+                &canned::render_outcome(outcome),
+                self.marker,
+                "outcome",
             );
-            assert!(
-                self.flow.poll_transmit(self.now).is_none(),
-                "a request after the end"
-            );
-        } else if self.in_flight.is_none() {
-            assert!(
-                self.flow.poll_timeout().is_some(),
-                "a live flow without a wake-up time"
-            );
-        }
-    }
-
-    /// Answers `slow_down` at each wake-up until the flow ends: with the
-    /// interval growing 5 s a time, a 3600 s code runs out within ~40 polls,
-    /// and setup requests give up after five.
-    fn finish(&mut self) {
-        for _ in 0..500 {
-            if self.flow.state().is_terminal() {
-                return;
-            }
-            if self.in_flight.is_none() {
-                self.apply(&Op::Wake);
-            }
-            self.apply(&Op::Answer(Reply::Error(1, 0)));
-        }
-        panic!("the flow did not end: {:?}", self.flow.state());
-    }
-}
-
-struct RefreshChecker {
-    flow: RefreshFlow,
-    now: Instant,
-    marker: bool,
-    in_flight: Option<Transmit>,
-    settled: Option<RequestId>,
-    terminal: Option<StateKind>,
-    sends: u32,
-    /// The refresh token a success body carried, if any.
-    new_refresh_token: Option<String>,
-}
-
-impl RefreshChecker {
-    fn new(marker: bool) -> Self {
-        let now = Instant::now();
-        let flow = RefreshFlow::new(
-            canned::endpoint(),
-            canned::token(true, false),
-            now,
-            canned::wall0(),
-        );
-        RefreshChecker {
-            flow,
-            now,
-            marker,
-            in_flight: None,
-            settled: None,
-            terminal: None,
-            sends: 0,
-            new_refresh_token: None,
-        }
-    }
-
-    fn apply(&mut self, op: &Op) {
-        match op {
-            Op::Advance(d) => {
-                self.now = canned::later(self.now, *d);
-                self.flow.handle_timeout(self.now);
-            }
-            Op::Wake => {
-                if let Some(wake) = self.flow.poll_timeout() {
-                    self.now = self.now.max(wake);
-                    self.flow.handle_timeout(self.now);
-                    self.send(self.now);
-                    assert!(
-                        self.in_flight.is_some(),
-                        "nothing is due at the wake-up time"
-                    );
-                }
-            }
-            Op::Answer(reply) => self.answer(reply),
-            Op::Send => self.send(self.now),
-            Op::SendStaleClock(d) => self.send(self.now.checked_sub(*d).unwrap_or(self.now)),
-            Op::AnswerSettled(reply) => {
-                if let Some(id) = self.settled {
-                    let state = self.flow.state();
-                    let result = match reply.render(Operation::CreateToken) {
-                        Ok(r) => self.flow.handle_response(self.now, id, r),
-                        Err(kind) => self.flow.handle_transport_error(self.now, id, kind),
-                    };
-                    assert_eq!(result.is_ok(), state.is_terminal());
-                    assert_eq!(self.flow.state(), state);
-                }
-            }
-            Op::Timeout => self.flow.handle_timeout(self.now),
-            Op::Cancel => self.flow.cancel(),
-        }
-        self.drain();
-    }
-
-    fn send(&mut self, clock: Instant) {
-        let tx = self.flow.poll_transmit(clock);
-        if self.in_flight.is_some() {
-            assert!(tx.is_none(), "a second request while one is in flight");
-            return;
-        }
-        let Some(tx) = tx else {
-            if !self.flow.state().is_terminal() {
-                let wake = self
-                    .flow
-                    .poll_timeout()
-                    .expect("a live refresh has a wake-up time");
-                assert!(
-                    wake > self.now,
-                    "nothing is due, yet the wake-up time has come"
-                );
-            }
-            return;
-        };
-        assert!(self.terminal.is_none() && !self.flow.state().is_terminal());
-        assert_eq!(tx.operation, Operation::CreateToken);
-        check_request(&tx);
-        let body: serde_json::Value = serde_json::from_slice(tx.request.body()).unwrap_or_default();
-        assert_eq!(
-            body.get("refreshToken").and_then(|v| v.as_str()),
-            Some(canned::OLD_REFRESH_TOKEN)
-        );
-        self.sends += 1;
-        assert!(self.sends <= 4, "a refresh sends at most 4 requests");
-        assert!(
-            self.flow.poll_timeout().is_none(),
-            "a wake-up time with a refresh in flight"
-        );
-        self.in_flight = Some(tx);
-    }
-
-    fn answer(&mut self, reply: &Reply) {
-        if self.in_flight.is_none() {
-            self.send(self.now);
-        }
-        let Some(tx) = self.in_flight.take() else {
-            return;
-        };
-        let before = self.flow.state();
-        let result = match reply.render(tx.operation) {
-            Ok(response) => {
-                self.new_refresh_token =
-                    serde_json::from_slice::<serde_json::Value>(response.body())
-                        .ok()
-                        .and_then(|v| v.get("refreshToken")?.as_str().map(str::to_owned))
-                        .filter(|t| !t.is_empty());
-                self.flow.handle_response(self.now, tx.id, response)
-            }
-            Err(kind) => self.flow.handle_transport_error(self.now, tx.id, kind),
-        };
-        result.expect("an answer to the request in flight (or an abandoned one) is accepted");
-        self.settled = Some(tx.id);
-        if before.is_terminal() {
-            assert_eq!(self.flow.state(), before);
-        }
-    }
-
-    fn drain(&mut self) {
-        let mut terminal_event = None;
-        while let Some(event) = self.flow.poll_event() {
-            assert!(self.terminal.is_none(), "event {event:?} after the end");
-            assert!(
-                terminal_event.is_none(),
-                "event {event:?} after the terminal event"
-            );
-            canned::assert_no_canned_secret(&canned::render_event(&event), self.marker, "events");
-            match &event {
-                Event::Retrying { attempt, wait, .. } => {
-                    assert!((1..=3).contains(attempt), "refresh attempt {attempt}");
-                    assert_eq!(
-                        *wait,
-                        Duration::from_secs(1 << (attempt - 1)),
-                        "refresh backoff"
-                    );
-                    assert_eq!(
-                        self.flow.poll_timeout(),
-                        Some(canned::later(self.now, *wait)),
-                        "the retry is due after the announced wait"
-                    );
-                }
-                Event::Authorized(token) => {
-                    let kept = token.refresh_token.as_ref().map(|t| t.secret().to_owned());
-                    let expected = self
-                        .new_refresh_token
+            if let Outcome::Authorized(token) = outcome {
+                let kept = token.refresh_token.as_ref().map(|t| t.secret().to_owned());
+                let expected = match self.c.flow().is_refresh() {
+                    true => self
+                        .refresh_token
                         .clone()
-                        .or_else(|| Some(canned::OLD_REFRESH_TOKEN.to_owned()));
-                    assert_eq!(kept, expected, "the refresh token was not kept or replaced");
-                    terminal_event = Some(StateKind::Authorized);
-                }
-                Event::Failed(_) => terminal_event = Some(StateKind::Failed),
-                other => panic!("a refresh emitted {other:?}"),
+                        .or_else(|| Some(canned::OLD_REFRESH_TOKEN.to_owned())),
+                    false => self.refresh_token.clone(),
+                };
+                assert_eq!(kept, expected, "the refresh token was not kept or replaced");
             }
-        }
-        let state = self.flow.state();
-        assert!(matches!(
-            state,
-            StateKind::Pending | StateKind::Authorized | StateKind::Failed
-        ));
-        match self.terminal {
-            Some(seen) => assert_eq!(state, seen, "a terminal state changed"),
-            None if state.is_terminal() => {
-                assert_eq!(
-                    terminal_event,
-                    Some(state),
-                    "entered {state:?} without its event"
+            if self.c.flow().is_refresh()
+                && let Outcome::Failed(FlowError::Service { error, .. }) = outcome
+                && error.code == ErrorCode::InvalidGrant
+            {
+                assert!(
+                    outcome_needs_sign_in(outcome),
+                    "invalid_grant must ask for a sign-in"
                 );
-                self.terminal = Some(state);
             }
-            None => assert!(terminal_event.is_none()),
-        }
-        if state.is_terminal() {
-            assert!(self.flow.poll_timeout().is_none());
-            assert!(
-                self.flow.poll_transmit(self.now).is_none(),
-                "a request after the end"
-            );
+            let debug = format!("{:?}", self.c.flow());
+            canned::assert_no_canned_secret(&debug, self.marker, "flow's Debug");
         }
     }
+}
 
-    fn finish(&mut self) {
-        for _ in 0..10 {
-            if self.flow.state().is_terminal() {
-                return;
-            }
-            if self.in_flight.is_none() {
-                self.apply(&Op::Wake);
-            }
-            self.apply(&Op::Answer(Reply::Raw(503, Vec::new())));
-        }
-        panic!("the refresh did not end: {:?}", self.flow.state());
-    }
+fn outcome_needs_sign_in(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Failed(e) if e.needs_sign_in())
 }
 
 #[cfg(test)]

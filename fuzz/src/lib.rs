@@ -9,6 +9,15 @@
 
 #![forbid(unsafe_code)]
 
+// The flow harnesses drive the flows through `ssoflow_core::oracle`, which
+// exists only under `--cfg fuzzing` (rustdoc, collecting the doctests, does
+// not get the flag and needs none).
+#[cfg(not(any(fuzzing, doctest)))]
+compile_error!(
+    "build ssoflow-fuzz with `--cfg fuzzing`: run `cargo test` from inside fuzz/ \
+     (fuzz/.cargo/config.toml sets it), or `cargo +nightly fuzz`, which sets it itself"
+);
+
 pub mod aws_config;
 pub mod cache_files;
 pub mod emulator_request;

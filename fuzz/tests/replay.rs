@@ -1,6 +1,7 @@
 //! Replays the committed seeds (`corpus/<target>/`) and crash regressions
 //! (`regressions/<target>/`) through the harnesses, without libFuzzer:
-//! `cargo test --manifest-path fuzz/Cargo.toml` runs on stable.
+//! `cd fuzz && cargo test` runs on stable (from inside `fuzz/`, whose
+//! `.cargo/config.toml` sets `--cfg fuzzing`).
 
 use std::path::Path;
 
