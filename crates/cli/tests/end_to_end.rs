@@ -51,11 +51,7 @@ impl World {
 
     /// `ssoflow login --output json` in the background, stdout and stderr piped.
     fn spawn_login_json(&self) -> Child {
-        self.command(&["login", "--sso-session", "it", "--output", "json"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+        common::spawn_login_json(&self.home, self.emulator.base_url())
     }
 
     fn run(&self, args: &[&str]) -> Output {

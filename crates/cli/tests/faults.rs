@@ -15,10 +15,10 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
-use common::{home, ssoflow, text};
+use common::{home, spawn_login_json, ssoflow, text};
 
 use ssoflow_core::ErrorCode;
 use ssoflow_emulator::{AutoApprove, EmulatorConfig, EmulatorThread, Fault};
@@ -90,15 +90,7 @@ fn row_an_unreadable_token_answer_ends_the_sign_in_at_once_and_says_the_code_is_
     // spent the code, so polling again could only get invalid_grant.
     let home = home("faults", "unreadable-token");
     let emulator = EmulatorThread::start(EmulatorConfig::default()).unwrap();
-    let mut child = ssoflow(
-        &home,
-        emulator.base_url(),
-        &["login", "--sso-session", "it", "--output", "json"],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let mut child = spawn_login_json(&home, emulator.base_url());
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     loop {
         let line = lines.next().expect("a user code before the end").unwrap();
@@ -180,15 +172,7 @@ fn row_slow_down_on_polls_stretches_the_interval_and_still_signs_in() {
     // The first poll gets slow_down (injected once the code is shown): the
     // next comes 1 + 5 s later and gets the token.
     let started = std::time::Instant::now();
-    let mut child = ssoflow(
-        &home,
-        emulator.base_url(),
-        &["login", "--sso-session", "it", "--output", "json"],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let mut child = spawn_login_json(&home, emulator.base_url());
     let lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut events = Vec::new();
     for line in lines {
@@ -215,6 +199,7 @@ fn row_slow_down_on_polls_stretches_the_interval_and_still_signs_in() {
 mod emulator_process {
     use std::io::{Read, Write};
     use std::net::TcpStream;
+    use std::process::Stdio;
 
     use super::*;
 

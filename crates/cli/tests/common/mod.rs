@@ -38,6 +38,20 @@ pub(crate) fn ssoflow(home: &Path, endpoint: &str, args: &[&str]) -> Command {
     command
 }
 
+/// `ssoflow login --sso-session it --output json` in the background, its
+/// stdout (one JSON event per line) and stderr piped.
+pub(crate) fn spawn_login_json(home: &Path, endpoint: &str) -> std::process::Child {
+    ssoflow(
+        home,
+        endpoint,
+        &["login", "--sso-session", "it", "--output", "json"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap()
+}
+
 pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
