@@ -279,12 +279,7 @@ impl DeviceFlow {
     }
 
     fn on_error(&mut self, now: Instant, op: Operation, error: ServiceError) {
-        let rejects_registration = error.next_step() != NextStep::Retry
-            && matches!(
-                error.code,
-                ErrorCode::InvalidClient | ErrorCode::UnauthorizedClient
-            );
-        if rejects_registration {
+        if error.rejects_registration() {
             let rejected = match &self.phase {
                 Phase::Registered(r) => Some((r.client_id.clone(), false)),
                 Phase::Pending(p) => Some((p.registration.client_id.clone(), true)),
@@ -342,18 +337,10 @@ impl DeviceFlow {
             {
                 self.finish(Outcome::Denied)
             }
-            (_, Phase::Pending(_))
-                if error.code == ErrorCode::InvalidGrant && self.exchange.answer_lost =>
-            {
-                self.fail(FlowError::AnswerLost {
-                    grant: DEVICE_CODE,
-                    error: Box::new(error),
-                })
+            _ => {
+                let failure = self.exchange.refused(op, DEVICE_CODE, error);
+                self.fail(failure);
             }
-            _ => self.fail(FlowError::Service {
-                operation: op,
-                error: Box::new(error),
-            }),
         }
     }
 

@@ -276,6 +276,17 @@ impl ServiceError {
             self.code.next_step()
         }
     }
+
+    /// Whether this refuses the registration in use (`invalid_client`,
+    /// `unauthorized_client`, not as a retriable 5xx): the flows report it
+    /// with `Event::RegistrationRejected`.
+    pub(crate) fn rejects_registration(&self) -> bool {
+        self.next_step() != NextStep::Retry
+            && matches!(
+                self.code,
+                ErrorCode::InvalidClient | ErrorCode::UnauthorizedClient
+            )
+    }
 }
 
 /// Strips what botocore strips: everything from the first `:` and up to the last `#`.

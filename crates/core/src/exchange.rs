@@ -10,7 +10,9 @@ use http::header::{CONTENT_TYPE, HeaderValue};
 use serde::Serialize;
 
 use crate::endpoint::Endpoint;
-use crate::error::{ApiMisuse, DecodeError, FlowError, TransportErrorKind};
+use crate::error::{
+    ApiMisuse, DecodeError, ErrorCode, FlowError, ServiceError, TransportErrorKind,
+};
 use crate::flow::{Event, RequestId, Transmit};
 use crate::operation::Operation;
 use crate::secret::{AccessToken, RefreshToken};
@@ -163,7 +165,10 @@ impl Exchange {
     /// passed at `now`; returns its operation so the flow can count the failure.
     pub(crate) fn give_up_if_unanswered(&mut self, now: Instant) -> Option<Operation> {
         let in_flight = self.in_flight?;
-        if now < later(in_flight.sent_at, ANSWER_WAIT_LIMIT) {
+        if self
+            .answer_deadline()
+            .is_some_and(|deadline| now < deadline)
+        {
             return None;
         }
         self.in_flight = None;
@@ -199,6 +204,30 @@ impl Exchange {
     /// Forgets the request in flight (terminal state or cancel).
     pub(crate) fn abandon(&mut self) {
         self.in_flight = None;
+    }
+
+    /// The failure for a refusal no retry fixes: `AnswerLost` when the service
+    /// refuses a single-use `grant` after an answer to it was lost (that
+    /// answer most likely spent it), else the service's error as it is.
+    pub(crate) fn refused(
+        &self,
+        op: Operation,
+        grant: &'static str,
+        error: ServiceError,
+    ) -> FlowError {
+        let lost = self.answer_lost
+            && !op.may_resend_after_success()
+            && error.code == ErrorCode::InvalidGrant;
+        match lost {
+            true => FlowError::AnswerLost {
+                grant,
+                error: Box::new(error),
+            },
+            false => FlowError::Service {
+                operation: op,
+                error: Box::new(error),
+            },
+        }
     }
 
     /// A well-formed answer arrived: the backoff starts over, and the grant

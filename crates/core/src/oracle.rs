@@ -663,11 +663,7 @@ impl<F: Inspect> Checked<F> {
     /// An answer that rejects the registration in use owes an event.
     fn owe_rejection(&mut self, before: StateKind, error: Option<&ServiceError>) {
         let Some(error) = error else { return };
-        let rejects = error.next_step() != NextStep::Retry
-            && matches!(
-                error.code,
-                ErrorCode::InvalidClient | ErrorCode::UnauthorizedClient
-            );
+        let rejects = error.rejects_registration();
         let holds_one = match self.flow.is_refresh() {
             true => before == StateKind::Pending,
             false => matches!(before, StateKind::Registered | StateKind::Pending),

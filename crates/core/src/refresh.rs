@@ -3,9 +3,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::endpoint::Endpoint;
-use crate::error::{
-    ApiMisuse, DecodeError, ErrorCode, FlowError, NextStep, ServiceError, TransportErrorKind,
-};
+use crate::error::{ApiMisuse, DecodeError, FlowError, NextStep, ServiceError, TransportErrorKind};
 use crate::exchange::{self, Exchange, Trouble, backoff, later, lost_answer, wall_later};
 use crate::flow::{Event, Flow, Outcome, RequestId, StateKind, Transmit, sealed};
 use crate::operation::Operation;
@@ -167,26 +165,16 @@ impl Flow for RefreshFlow {
                     self.transient(now, Trouble::Other(error.to_string()))
                 }
                 _ => {
-                    if matches!(
-                        error.code,
-                        ErrorCode::InvalidClient | ErrorCode::UnauthorizedClient
-                    ) {
+                    if error.rejects_registration() {
                         self.exchange.events.push_back(Event::RegistrationRejected {
                             client_id: self.token.registration.client_id.clone(),
                             user_code_void: false,
                         });
                     }
-                    let lost = self.exchange.answer_lost && error.code == ErrorCode::InvalidGrant;
-                    self.fail(match lost {
-                        true => FlowError::AnswerLost {
-                            grant: REFRESH_TOKEN,
-                            error: Box::new(error),
-                        },
-                        false => FlowError::Service {
-                            operation: Operation::CreateToken,
-                            error: Box::new(error),
-                        },
-                    })
+                    let failure =
+                        self.exchange
+                            .refused(Operation::CreateToken, REFRESH_TOKEN, error);
+                    self.fail(failure);
                 }
             },
         }
