@@ -130,17 +130,17 @@ fn check_registration(data: &[u8]) -> bool {
     );
 
     let scopes = ["sso:account:access".to_owned()];
-    for now in [UNIX_EPOCH, registration.expires_at, SystemTime::now()] {
-        if let Some(reused) = registration.reusable_for_device_flow(now, &scopes) {
-            assert!(reused.client_secret == registration.client_secret);
-            assert!(reused.is_reusable_at(now));
-            let pkce = registration
-                .grant_types
-                .as_ref()
-                .is_some_and(|g| g.iter().any(|g| g == "authorization_code"));
-            assert!(!pkce, "a PKCE registration reused for the device flow");
-        }
-    }
+    let as_flows_take_it = registration.to_registration(&scopes);
+    assert!(as_flows_take_it.client_secret == registration.client_secret);
+    let pkce = registration
+        .grant_types
+        .as_ref()
+        .is_some_and(|g| g.iter().any(|g| g == "authorization_code"));
+    assert_eq!(
+        as_flows_take_it.is_for_authorization_code(),
+        pkce,
+        "the grant types were lost on the way to the flows"
+    );
     true
 }
 

@@ -52,6 +52,7 @@ pub(crate) fn registration(legacy: bool) -> Registration {
         } else {
             vec!["sso:account:access".into()]
         },
+        grant_types: Vec::new(),
     }
 }
 

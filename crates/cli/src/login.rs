@@ -158,11 +158,13 @@ fn new_flow(
             None
         }
     };
-    let reusable = cached.and_then(|c| c.reusable_for_device_flow(now, &session.scopes));
-    Ok(match reusable {
-        Some(registration) => {
-            DeviceFlow::with_registration(config, registration, Instant::now(), now)
-        }
+    Ok(match cached {
+        Some(cached) => DeviceFlow::with_registration(
+            config,
+            cached.to_registration(&session.scopes),
+            Instant::now(),
+            now,
+        ),
         None => DeviceFlow::new(config, Instant::now()),
     })
 }

@@ -95,16 +95,19 @@ impl DeviceFlow {
     }
 
     /// A flow that reuses a cached registration when it has at least 15
-    /// minutes left at `wall_now` (the AWS CLI's margin) and was made for the
-    /// same scopes; otherwise it registers anew (and emits
-    /// [`Event::Registered`] with the replacement).
+    /// minutes left at `wall_now` (the AWS CLI's margin), was made for the
+    /// same scopes, and not for the authorization-code grant (the AWS CLI's
+    /// rule, `aws-cli-compat.md` §5.3); otherwise it registers anew (and
+    /// emits [`Event::Registered`] with the replacement).
     pub fn with_registration(
         config: FlowConfig,
         registration: Registration,
         now: Instant,
         wall_now: SystemTime,
     ) -> DeviceFlow {
-        let fits = registration.is_reusable_at(wall_now) && registration.scopes == config.scopes;
+        let fits = registration.is_reusable_at(wall_now)
+            && registration.scopes == config.scopes
+            && !registration.is_for_authorization_code();
         let mut flow = DeviceFlow::new(config, now);
         if fits {
             flow.phase = Phase::Registered(registration);
@@ -176,28 +179,7 @@ impl DeviceFlow {
     }
 
     fn registered(&mut self, body: &[u8]) -> Result<(), DecodeError> {
-        let r: wire::RegisterClientResponse = wire::decode(body)?;
-        let client_id = r
-            .client_id
-            .filter(|s| !s.is_empty())
-            .ok_or(DecodeError::MissingMember("clientId"))?;
-        let client_secret = r
-            .client_secret
-            .ok_or(DecodeError::MissingMember("clientSecret"))?;
-        let expires = r
-            .client_secret_expires_at
-            .ok_or(DecodeError::MissingMember("clientSecretExpiresAt"))?;
-        // An absolute time, so not clamped like the relative durations.
-        let expires_at = u64::try_from(expires)
-            .ok()
-            .and_then(|secs| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs)))
-            .ok_or(DecodeError::InvalidMember("clientSecretExpiresAt"))?;
-        let registration = Registration {
-            client_id,
-            client_secret,
-            expires_at,
-            scopes: self.config.scopes.clone(),
-        };
+        let registration = exchange::registration(body, self.config.scopes.clone())?;
         self.exchange
             .events
             .push_back(Event::Registered(registration.clone()));

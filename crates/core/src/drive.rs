@@ -36,6 +36,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::authcode::{AuthCodeFlow, CallbackReply};
 use crate::error::{ApiMisuse, FlowError, TransportErrorKind};
 use crate::flow::{Event, Flow, Outcome, RequestId, Transmit};
 use crate::token::{Registration, Token};
@@ -105,7 +106,8 @@ impl Default for TransportConfig {
 pub enum DriveError {
     /// The person refused the request on the approval page.
     Denied,
-    /// The user code expired before anyone approved it; start a new sign-in.
+    /// The user code (or the authorization code) expired before the sign-in
+    /// completed; start a new sign-in.
     Expired,
     /// The network kept failing until the flow gave up.
     Transport {
@@ -128,9 +130,9 @@ impl std::fmt::Display for DriveError {
             DriveError::Denied => {
                 f.write_str("the sign-in request was denied on the approval page")
             }
-            DriveError::Expired => {
-                f.write_str("the user code expired before it was approved; start the sign-in again")
-            }
+            DriveError::Expired => f.write_str(
+                "the sign-in request expired before it was completed; start the sign-in again",
+            ),
             DriveError::Transport { source, attempts } => write!(
                 f,
                 "could not reach the SSO OIDC service after {attempts} attempts: {source}"
@@ -251,6 +253,7 @@ impl<'f, F: Flow> Drive<'f, F> {
                             && matches!(
                                 event,
                                 Event::UserCode(_)
+                                    | Event::AuthorizationUrl(_)
                                     | Event::Retrying { .. }
                                     | Event::IntervalChanged(_)
                             )
@@ -344,6 +347,16 @@ impl<'f, F: Flow> Drive<'f, F> {
                 (error, _) => DriveError::Flow(error),
             }),
         }
+    }
+}
+
+impl Drive<'_, AuthCodeFlow> {
+    /// Hands the flow a request its loopback listener received (see
+    /// [`AuthCodeFlow::handle_callback`]) and returns what to answer the
+    /// browser ([`loopback::response`](crate::loopback::response)). Call
+    /// [`Drive::next`] afterwards: an accepted code is exchanged at once.
+    pub fn callback(&mut self, now: Instant, target: &str) -> CallbackReply {
+        self.flow.handle_callback(now, target)
     }
 }
 

@@ -276,6 +276,22 @@ impl Endpoint {
         &self.base
     }
 
+    /// The browser-facing `/authorize` URL of the authorization-code grant:
+    /// scheme and host (with port) of the base URL only, so a path prefix of
+    /// a custom endpoint is dropped, as the AWS CLI does (`wire-protocol.md` §7).
+    pub fn authorize_url(&self) -> String {
+        let after_scheme = self.base.find("://").map_or(0, |i| i.saturating_add(3));
+        let origin_end = self
+            .base
+            .get(after_scheme..)
+            .and_then(|rest| rest.find('/'))
+            .map_or(self.base.len(), |i| i.saturating_add(after_scheme));
+        format!(
+            "{}/authorize",
+            self.base.get(..origin_end).unwrap_or(&self.base)
+        )
+    }
+
     /// The full URI of an operation.
     pub fn uri(&self, op: Operation) -> Result<http::Uri, http::uri::InvalidUri> {
         format!("{}{}", self.base, op.path()).parse()
@@ -291,6 +307,20 @@ mod tests {
             .unwrap()
             .base_url()
             .to_owned()
+    }
+
+    #[test]
+    fn the_authorize_url_drops_a_path_prefix() {
+        let at = |url: &str| Endpoint::from_url(url).unwrap().authorize_url();
+        assert_eq!(
+            at("https://oidc.us-east-1.amazonaws.com"),
+            "https://oidc.us-east-1.amazonaws.com/authorize"
+        );
+        assert_eq!(
+            at("http://127.0.0.1:8080/prefix/deeper/"),
+            "http://127.0.0.1:8080/authorize"
+        );
+        assert_eq!(at("http://[::1]:9/p"), "http://[::1]:9/authorize");
     }
 
     #[test]

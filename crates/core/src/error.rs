@@ -379,6 +379,26 @@ pub enum FlowError {
     NotRefreshable,
     /// The caller cancelled the flow.
     Cancelled,
+    /// No valid callback reached the loopback listener in time: the browser
+    /// never came back (it runs on another machine, or the person closed
+    /// the tab). The device flow works without a local browser.
+    NoCallback {
+        /// How long the flow waited.
+        waited: Duration,
+        /// Callbacks refused meanwhile (a wrong or missing `state`).
+        refused: u32,
+    },
+    /// The browser came back with the right `state` and an `error` other
+    /// than `access_denied` (which ends the flow `Denied`).
+    AuthorizationError {
+        /// The `error` parameter, e.g. `invalid_scope`.
+        error: String,
+        /// The `error_description` parameter, if any.
+        description: Option<String>,
+    },
+    /// The browser came back with the right `state` but neither a `code`
+    /// nor an `error`.
+    MissingCode,
 }
 
 impl FlowError {
@@ -395,6 +415,9 @@ impl FlowError {
             ),
             FlowError::GrantSpent { .. }
             | FlowError::AnswerLost { .. }
+            | FlowError::NoCallback { .. }
+            | FlowError::AuthorizationError { .. }
+            | FlowError::MissingCode
             | FlowError::RegistrationExpired
             | FlowError::NotRefreshable => true,
             _ => false,
@@ -503,6 +526,33 @@ impl std::fmt::Display for FlowError {
                 "the token cannot be refreshed (it has no refresh token); sign in again",
             ),
             FlowError::Cancelled => f.write_str("the flow was cancelled"),
+            FlowError::NoCallback { waited, refused } => {
+                write!(
+                    f,
+                    "no sign-in came back from the browser within {} s",
+                    waited.as_secs()
+                )?;
+                if *refused > 0 {
+                    write!(
+                        f,
+                        " ({refused} forged or stale callback(s) with a state that does not \
+                         match were refused)"
+                    )?;
+                }
+                f.write_str(
+                    "; if the browser runs on another machine, sign in with the device code instead",
+                )
+            }
+            FlowError::AuthorizationError { error, description } => {
+                write!(f, "the authorization server refused the sign-in: {error}")?;
+                match description {
+                    Some(text) => write!(f, " ({text})"),
+                    None => Ok(()),
+                }
+            }
+            FlowError::MissingCode => f.write_str(
+                "the browser came back from the authorization server without a code or an error",
+            ),
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::error::{
 use crate::flow::{Event, RequestId, Transmit};
 use crate::operation::Operation;
 use crate::secret::{AccessToken, RefreshToken};
+use crate::token::Registration;
 use crate::wire;
 
 /// Longest duration taken from the wire; larger values are clamped so that no
@@ -280,6 +281,35 @@ pub(crate) fn backoff(base: Duration, failures: u32, cap: Duration) -> Duration 
         .checked_shl(failures.saturating_sub(1))
         .unwrap_or(u32::MAX);
     base.checked_mul(factor).unwrap_or(cap).min(cap)
+}
+
+/// The registration a RegisterClient success describes, for `scopes` (the
+/// ones sent; the answer does not repeat them). Grant types are the caller's
+/// to fill in.
+pub(crate) fn registration(body: &[u8], scopes: Vec<String>) -> Result<Registration, DecodeError> {
+    let r: wire::RegisterClientResponse = wire::decode(body)?;
+    let client_id = r
+        .client_id
+        .filter(|s| !s.is_empty())
+        .ok_or(DecodeError::MissingMember("clientId"))?;
+    let client_secret = r
+        .client_secret
+        .ok_or(DecodeError::MissingMember("clientSecret"))?;
+    let expires = r
+        .client_secret_expires_at
+        .ok_or(DecodeError::MissingMember("clientSecretExpiresAt"))?;
+    // An absolute time, so not clamped like the relative durations.
+    let expires_at = u64::try_from(expires)
+        .ok()
+        .and_then(|secs| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs)))
+        .ok_or(DecodeError::InvalidMember("clientSecretExpiresAt"))?;
+    Ok(Registration {
+        client_id,
+        client_secret,
+        expires_at,
+        scopes,
+        grant_types: Vec::new(),
+    })
 }
 
 /// What a CreateToken success must hold, for either grant: the access token,

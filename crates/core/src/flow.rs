@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::authcode::{AuthorizationPrompt, CallbackRefusal};
 use crate::endpoint::{ConfigError, Endpoint};
 use crate::error::{ApiMisuse, FlowError, TransportErrorKind};
 use crate::operation::Operation;
@@ -135,6 +136,12 @@ pub enum Event {
     },
     /// Show the user code and URL.
     UserCode(UserPrompt),
+    /// Open this URL in a browser on this machine (authorization-code
+    /// flow); the browser comes back to the loopback listener.
+    AuthorizationUrl(AuthorizationPrompt),
+    /// A request to the callback path was refused (a wrong or missing
+    /// `state`: not this sign-in's browser); the flow goes on waiting.
+    CallbackRefused(CallbackRefusal),
     /// The service asked to slow down: polls now come this far apart.
     IntervalChanged(Duration),
     /// A transient failure; the same request goes again after `wait`.

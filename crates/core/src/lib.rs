@@ -116,13 +116,16 @@
     )
 )]
 
+mod authcode;
 mod device;
 pub mod drive;
 mod endpoint;
 mod error;
 mod exchange;
 mod flow;
+pub mod loopback;
 mod operation;
+pub mod pkce;
 mod refresh;
 pub mod secret;
 pub mod server;
@@ -132,6 +135,7 @@ pub mod wire;
 #[cfg(any(test, fuzzing))]
 pub mod oracle;
 
+pub use authcode::{AuthCodeFlow, AuthorizationPrompt, CallbackRefusal, CallbackReply};
 pub use device::DeviceFlow;
 pub use endpoint::{ConfigError, Endpoint, EndpointVariant};
 pub use error::{ApiMisuse, ErrorCode, FlowError, ServiceError, TransportErrorKind};

@@ -44,6 +44,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::authcode::{AuthCodeFlow, CallbackReply};
 use crate::device::{self, DeviceFlow};
 use crate::endpoint::Endpoint;
 use crate::error::{ApiMisuse, ErrorCode, FlowError, NextStep, ServiceError, TransportErrorKind};
@@ -64,6 +65,10 @@ pub trait Inspect: Flow {
     fn endpoint(&self) -> &Endpoint;
     /// True for the refresh grant's machine.
     fn is_refresh(&self) -> bool;
+    /// True for the authorization-code grant's machine.
+    fn is_auth_code(&self) -> bool {
+        false
+    }
 }
 
 impl Inspect for DeviceFlow {
@@ -98,6 +103,24 @@ impl Inspect for RefreshFlow {
         &self.exchange.endpoint
     }
     fn is_refresh(&self) -> bool {
+        true
+    }
+}
+
+impl Inspect for AuthCodeFlow {
+    fn interval(&self) -> Option<Duration> {
+        None
+    }
+    fn deadline(&self) -> Option<Instant> {
+        self.callback_deadline()
+    }
+    fn endpoint(&self) -> &Endpoint {
+        &self.exchange.endpoint
+    }
+    fn is_refresh(&self) -> bool {
+        false
+    }
+    fn is_auth_code(&self) -> bool {
         true
     }
 }
@@ -144,6 +167,8 @@ pub struct Checked<F: Inspect> {
     registrations: u32,
     /// The wall-clock time of the answer that started the current device code.
     prompt_wall: Option<SystemTime>,
+    /// CreateToken requests of an authorization-code flow (one code, retried at most).
+    exchanges: u32,
 }
 
 /// What a call fed the flow.
@@ -161,6 +186,8 @@ enum Cause {
     },
     /// A transport failure.
     Transport,
+    /// A request to the loopback listener.
+    Callback,
     /// `cancel`.
     Cancel,
 }
@@ -187,6 +214,7 @@ impl<F: Inspect> Checked<F> {
             owed_rejections: VecDeque::new(),
             registrations: 0,
             prompt_wall: None,
+            exchanges: 0,
         };
         checked.after_call();
         checked
@@ -289,6 +317,12 @@ impl<F: Inspect> Checked<F> {
             (false, StateKind::Registered) => Operation::StartDeviceAuthorization,
             (false, _) => Operation::CreateToken,
         };
+        if self.flow.is_auth_code() && tx.operation == Operation::CreateToken {
+            assert!(
+                self.flow.deadline().is_none(),
+                "the code was exchanged while the flow still waits for the browser"
+            );
+        }
         assert_eq!(
             tx.operation, expected,
             "{state:?} (was {before:?}) sent the wrong operation"
@@ -304,7 +338,10 @@ impl<F: Inspect> Checked<F> {
             "the request went somewhere else"
         );
         self.check_body(tx);
-        if !self.flow.is_refresh() && tx.operation == Operation::CreateToken {
+        if !self.flow.is_refresh()
+            && !self.flow.is_auth_code()
+            && tx.operation == Operation::CreateToken
+        {
             let interval = self
                 .flow
                 .interval()
@@ -321,6 +358,14 @@ impl<F: Inspect> Checked<F> {
             self.last_poll = Some(self.now);
         }
         self.sends += 1;
+        if self.flow.is_auth_code() && tx.operation == Operation::CreateToken {
+            self.exchanges += 1;
+            assert!(
+                self.exchanges <= refresh::MAX_ATTEMPTS,
+                "a code is sent at most {} times",
+                refresh::MAX_ATTEMPTS
+            );
+        }
         if self.flow.is_refresh() {
             assert!(
                 self.sends <= refresh::MAX_ATTEMPTS,
@@ -343,7 +388,23 @@ impl<F: Inspect> Checked<F> {
         }
         match tx.operation {
             Operation::RegisterClient => {
-                decoded::<wire::RegisterClientRequest>(tx);
+                let r: wire::RegisterClientRequest = decoded(tx);
+                if self.flow.is_auth_code() {
+                    assert_eq!(
+                        r.grant_types.as_deref(),
+                        Some(
+                            &[
+                                wire::GRANT_AUTHORIZATION_CODE.to_owned(),
+                                wire::GRANT_REFRESH_TOKEN.to_owned()
+                            ][..]
+                        )
+                    );
+                    assert_eq!(
+                        r.redirect_uris.as_deref(),
+                        Some(&[crate::pkce::REGISTERED_REDIRECT_URI.to_owned()][..])
+                    );
+                    assert!(r.scopes.is_some_and(|s| !s.is_empty()), "no scopes");
+                }
             }
             Operation::StartDeviceAuthorization => {
                 decoded::<wire::StartDeviceAuthorizationRequest>(tx);
@@ -353,6 +414,21 @@ impl<F: Inspect> Checked<F> {
                 if self.flow.is_refresh() {
                     assert_eq!(r.grant_type, wire::GRANT_REFRESH_TOKEN);
                     assert!(r.refresh_token.is_some(), "a refresh without its token");
+                } else if self.flow.is_auth_code() {
+                    assert_eq!(r.grant_type, wire::GRANT_AUTHORIZATION_CODE);
+                    assert!(r.code.is_some(), "an exchange without its code");
+                    let verifier = r.code_verifier.expect("an exchange without its verifier");
+                    assert!(crate::pkce::is_valid_verifier(verifier.secret()));
+                    let redirect = r
+                        .redirect_uri
+                        .expect("an exchange without its redirect URI");
+                    assert!(
+                        crate::pkce::redirect_uri_matches(
+                            crate::pkce::REGISTERED_REDIRECT_URI,
+                            &redirect
+                        ),
+                        "redirect URI {redirect}"
+                    );
                 } else {
                     assert_eq!(r.grant_type, wire::GRANT_DEVICE_CODE);
                     assert!(r.device_code.is_some(), "a poll without its device code");
@@ -602,7 +678,8 @@ impl<F: Inspect> Checked<F> {
                 wait,
             } => {
                 assert!(*attempt >= 1, "attempt {attempt}");
-                if self.flow.is_refresh() {
+                let exchange = self.flow.is_auth_code() && *operation == Operation::CreateToken;
+                if self.flow.is_refresh() || exchange {
                     assert!(
                         *attempt < refresh::MAX_ATTEMPTS,
                         "refresh attempt {attempt}"
@@ -634,6 +711,26 @@ impl<F: Inspect> Checked<F> {
                     .expect("RegistrationRejected without a rejection");
                 assert_eq!(*user_code_void, owed, "user_code_void");
             }
+            Event::AuthorizationUrl(prompt) => {
+                assert!(self.flow.is_auth_code(), "a URL to open from another flow");
+                let base = self.flow.endpoint().authorize_url();
+                assert!(
+                    prompt
+                        .url
+                        .starts_with(&format!("{base}?response_type=code&client_id=")),
+                    "the URL does not go to {base}"
+                );
+                assert!(
+                    prompt.url.contains("&code_challenge_method=S256&"),
+                    "no S256 challenge"
+                );
+            }
+            Event::CallbackRefused(_) => {
+                assert!(
+                    self.flow.is_auth_code(),
+                    "a callback refused by another flow"
+                );
+            }
             Event::Registered(_) => {
                 self.registrations += 1;
                 assert!(
@@ -664,13 +761,14 @@ impl<F: Inspect> Checked<F> {
     fn owe_rejection(&mut self, before: StateKind, error: Option<&ServiceError>) {
         let Some(error) = error else { return };
         let rejects = error.rejects_registration();
-        let holds_one = match self.flow.is_refresh() {
+        let holds_one = match self.flow.is_refresh() || self.flow.is_auth_code() {
             true => before == StateKind::Pending,
             false => matches!(before, StateKind::Registered | StateKind::Pending),
         };
         if rejects && holds_one {
+            let device = !self.flow.is_refresh() && !self.flow.is_auth_code();
             self.owed_rejections
-                .push_back(!self.flow.is_refresh() && before == StateKind::Pending);
+                .push_back(device && before == StateKind::Pending);
         }
     }
 
@@ -739,12 +837,19 @@ impl<F: Inspect> Checked<F> {
                 },
             ) => true,
             (Outcome::Expired, _) => past_deadline,
+            (Outcome::Denied, Cause::Callback) => true,
             (Outcome::Failed(FlowError::Cancelled), cause) => matches!(cause, Cause::Cancel),
             (Outcome::Failed(_), Cause::Cancel) => false,
-            // Time alone fails a flow only when a lost answer used up its retries.
-            (Outcome::Failed(error), Cause::Time) => {
-                matches!(error, FlowError::RetriesExhausted { .. })
-            }
+            (Outcome::Failed(error), Cause::Callback) => matches!(
+                error,
+                FlowError::AuthorizationError { .. } | FlowError::MissingCode
+            ),
+            // Time alone fails a flow only when a lost answer used up its
+            // retries, or the browser never came back.
+            (Outcome::Failed(error), Cause::Time) => matches!(
+                error,
+                FlowError::RetriesExhausted { .. } | FlowError::NoCallback { .. }
+            ),
             (Outcome::Failed(_), _) => true,
             _ => false,
         };
@@ -863,6 +968,54 @@ impl<F: Inspect> Checked<F> {
             "the flow did not end within {MAX_WAKE_UPS} wake-ups: {:?}",
             self.flow.state()
         );
+    }
+}
+
+impl Checked<AuthCodeFlow> {
+    /// [`AuthCodeFlow::handle_callback`], checked: a callback never sends
+    /// anything by itself; a refused or ignored one changes nothing but the
+    /// count of refusals; an accepted one makes the exchange due at once;
+    /// one that ends the flow ends it as a callback may.
+    pub fn handle_callback(&mut self, now: Instant, target: &str) -> CallbackReply {
+        self.advance(now);
+        self.cause = Cause::Time;
+        let in_flight = self.in_flight;
+        self.flow.handle_timeout(now);
+        self.after_call();
+        let before = self.flow.state();
+        self.cause = Cause::Callback;
+        let reply = self.flow.handle_callback(now, target);
+        assert_eq!(
+            self.in_flight.map(|s| s.id),
+            in_flight.filter(|_| self.ended.is_none()).map(|s| s.id),
+            "a callback changed the request in flight"
+        );
+        match &reply {
+            CallbackReply::Accepted => {
+                assert_eq!(before, StateKind::Pending);
+                assert_eq!(self.flow.state(), StateKind::Pending);
+                assert!(
+                    self.flow.deadline().is_none(),
+                    "still waiting after a code came"
+                );
+                assert_eq!(
+                    self.flow.poll_timeout(),
+                    Some(self.now),
+                    "the exchange is not due at once"
+                );
+            }
+            CallbackReply::Denied => assert_eq!(self.flow.state(), StateKind::Denied),
+            CallbackReply::Failed(_) => assert_eq!(self.flow.state(), StateKind::Failed),
+            CallbackReply::Refused(_) | CallbackReply::NotFound | CallbackReply::NotWaiting => {
+                assert_eq!(
+                    self.flow.state(),
+                    before,
+                    "an ignored callback moved the flow"
+                );
+            }
+        }
+        self.after_call();
+        reply
     }
 }
 

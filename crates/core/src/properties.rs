@@ -9,8 +9,8 @@ use proptest::prelude::*;
 use crate::oracle::{Checked, Inspect, pending_answer};
 use crate::secret::{AccessToken, ClientSecret, RefreshToken};
 use crate::{
-    DeviceFlow, Endpoint, ErrorCode, FlowConfig, Operation, RefreshFlow, Registration,
-    ServiceError, Token, TransportErrorKind,
+    AuthCodeFlow, DeviceFlow, Endpoint, ErrorCode, FlowConfig, Operation, RefreshFlow,
+    Registration, ServiceError, Token, TransportErrorKind,
 };
 
 /// 2026-01-01T00:00:00Z
@@ -32,6 +32,7 @@ fn registration(valid_for: Duration) -> Registration {
         client_secret: ClientSecret::new("client-secret-value"),
         expires_at: wall0() + valid_for,
         scopes: vec!["sso:account:access".into()],
+        grant_types: Vec::new(),
     }
 }
 
@@ -157,17 +158,24 @@ fn render(answer: &Answer, op: Operation) -> Result<http::Response<Vec<u8>>, Tra
 /// request due (if any) gets the step's answer.
 fn play<F: Inspect>(c: &mut Checked<F>, t0: Instant, steps: &[(u64, Answer)]) {
     for (delay_ms, answer) in steps {
-        let now = c.now() + Duration::from_millis(*delay_ms);
+        play_one(c, t0, *delay_ms, answer);
+    }
+}
+
+/// One step of [`play`].
+fn play_one<F: Inspect>(c: &mut Checked<F>, t0: Instant, delay_ms: u64, answer: &Answer) {
+    {
+        let now = c.now() + Duration::from_millis(delay_ms);
         c.handle_timeout(now);
         let Some(tx) = c.poll_transmit(now) else {
             c.drain();
-            continue;
+            return;
         };
         let at = match answer {
             Answer::Drop => {
                 // Lost: the flow must give it up by itself.
                 c.drain();
-                continue;
+                return;
             }
             Answer::Late(ms, _) => {
                 // Time passes with the request in flight, as a driver that
@@ -191,6 +199,84 @@ fn play<F: Inspect>(c: &mut Checked<F>, t0: Instant, steps: &[(u64, Answer)]) {
             Err(other) => panic!("the answer to the request in flight was refused: {other}"),
         }
         c.drain();
+    }
+}
+
+/// What the browser (or someone else) sends the loopback listener.
+#[derive(Debug, Clone)]
+enum Callback {
+    /// The real callback, with a code.
+    Code,
+    /// The right state, `error=…`.
+    Error(&'static str),
+    /// The right state, nothing else.
+    NoCode,
+    /// A code with another state, or none.
+    WrongState,
+    MissingState,
+    /// Another path.
+    Favicon,
+    /// Any target at all.
+    Raw(String),
+}
+
+#[derive(Debug, Clone)]
+enum AuthStep {
+    Answer(Answer),
+    Callback(Callback),
+}
+
+fn callbacks() -> impl Strategy<Value = Callback> {
+    prop_oneof![
+        3 => Just(Callback::Code),
+        1 => prop_oneof![Just("access_denied"), Just("invalid_scope"), Just("")].prop_map(Callback::Error),
+        1 => Just(Callback::NoCode),
+        2 => Just(Callback::WrongState),
+        1 => Just(Callback::MissingState),
+        1 => Just(Callback::Favicon),
+        1 => "/oauth/callback\\?[a-z=&%+0-9]{0,40}".prop_map(Callback::Raw),
+    ]
+}
+
+fn auth_steps() -> impl Strategy<Value = (u64, AuthStep)> {
+    (
+        prop_oneof![0u64..20_000, 100_000u64..700_000],
+        prop_oneof![
+            3 => answers().prop_map(AuthStep::Answer),
+            2 => callbacks().prop_map(AuthStep::Callback),
+        ],
+    )
+}
+
+/// The randomness every authorization-code flow of these tests gets.
+const RANDOM: [u8; crate::pkce::RANDOM_BYTES] = [9; crate::pkce::RANDOM_BYTES];
+
+fn target(callback: &Callback) -> String {
+    let state = crate::pkce::PkceSecrets::from_random(RANDOM)
+        .state()
+        .to_owned();
+    match callback {
+        Callback::Code => format!("/oauth/callback?code=authorization-code-value&state={state}"),
+        Callback::Error(e) => format!("/oauth/callback?error={e}&state={state}"),
+        Callback::NoCode => format!("/oauth/callback?state={state}"),
+        Callback::WrongState => "/oauth/callback?code=forged&state=0000".to_owned(),
+        Callback::MissingState => "/oauth/callback?code=forged".to_owned(),
+        Callback::Favicon => "/favicon.ico".to_owned(),
+        Callback::Raw(raw) => raw.clone(),
+    }
+}
+
+fn auth_code_flow(cached_registration: Option<bool>, now: Instant) -> AuthCodeFlow {
+    let secrets = crate::pkce::PkceSecrets::from_random(RANDOM);
+    match cached_registration {
+        Some(for_auth_code) => {
+            let mut cached = registration(Duration::from_secs(86_400));
+            if for_auth_code {
+                cached.grant_types = vec!["authorization_code".into(), "refresh_token".into()];
+            }
+            AuthCodeFlow::with_registration(config(), cached, 49152, secrets, now, wall0())
+        }
+        None => AuthCodeFlow::new(config(), 49152, secrets, now),
     }
 }
 
@@ -230,6 +316,33 @@ proptest! {
         // Then the person never approves: every flow ends, by the deadline at the latest.
         c.run_out(wall0(), |_| Ok(pending_answer()));
         absorbs(&mut c, t0, &steps);
+    }
+
+    #[test]
+    fn auth_code_flow_invariants(
+        cached in prop::option::of(any::<bool>()),
+        steps in prop::collection::vec(auth_steps(), 0..60),
+    ) {
+        let t0 = Instant::now();
+        let mut c = Checked::new(auth_code_flow(cached, t0), t0);
+        for (delay_ms, step) in &steps {
+            match step {
+                AuthStep::Answer(answer) => play_one(&mut c, t0, *delay_ms, answer),
+                AuthStep::Callback(callback) => {
+                    let now = c.now() + Duration::from_millis(*delay_ms);
+                    c.handle_callback(now, &target(callback));
+                    c.drain();
+                }
+            }
+        }
+        // Then the browser never comes back, or the service keeps failing:
+        // every flow ends, by the callback deadline at the latest.
+        c.run_out(wall0(), |_| Ok(status(503, "")));
+        let end = c.state();
+        c.handle_callback(c.now(), &target(&Callback::Code));
+        c.cancel();
+        assert_eq!(c.state(), end);
+        assert!(c.poll_event().is_none());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The values that must never be printed: client secrets, device codes,
-//! access and refresh tokens, PKCE verifiers.
+//! access and refresh tokens, PKCE verifiers and authorization codes.
 //!
 //! Each type wraps an opaque string, serialises as that plain string (so wire
 //! types can hold it directly), prints `[redacted]` under `Debug`, has no
@@ -51,6 +51,11 @@ secret_type!(
 secret_type!(
     /// A PKCE `codeVerifier` sent with the authorization-code grant.
     CodeVerifier
+);
+secret_type!(
+    /// The `code` the browser brings back to the loopback listener: with the
+    /// verifier, it is exchanged for a token.
+    AuthorizationCode
 );
 
 #[cfg(test)]

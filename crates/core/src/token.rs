@@ -21,6 +21,11 @@ pub struct Registration {
     pub expires_at: SystemTime,
     /// The scopes registered; tokens carry these.
     pub scopes: Vec<String>,
+    /// The `grantTypes` it was registered with: empty for a device-flow
+    /// registration (the AWS CLI sends none), `authorization_code` and
+    /// `refresh_token` for one made for the authorization-code grant. Each
+    /// flow reuses only registrations made for it (`aws-cli-compat.md` §5.3).
+    pub grant_types: Vec<String>,
 }
 
 impl Registration {
@@ -30,6 +35,15 @@ impl Registration {
         self.expires_at
             .duration_since(wall_now)
             .is_ok_and(|left| left >= REGISTRATION_REUSE_MARGIN)
+    }
+
+    /// True when it was registered for the authorization-code grant (its
+    /// `grantTypes` name `authorization_code`): only the authorization-code
+    /// flow reuses it, and only such a registration serves that flow.
+    pub fn is_for_authorization_code(&self) -> bool {
+        self.grant_types
+            .iter()
+            .any(|g| g == crate::wire::GRANT_AUTHORIZATION_CODE)
     }
 }
 

@@ -12,7 +12,9 @@
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 pub use crate::error::DecodeError;
-use crate::secret::{AccessToken, ClientSecret, CodeVerifier, DeviceCode, RefreshToken};
+use crate::secret::{
+    AccessToken, AuthorizationCode, ClientSecret, CodeVerifier, DeviceCode, RefreshToken,
+};
 
 /// `grantType` of the device authorization grant (RFC 8628 §3.4), with an underscore.
 pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -39,18 +41,20 @@ pub struct RegisterClientRequest {
     pub client_name: String,
     /// Always [`CLIENT_TYPE_PUBLIC`].
     pub client_type: String,
-    /// Scopes later tokens carry; with scopes the service issues refresh tokens.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scopes: Option<Vec<String>>,
-    /// Redirect URIs for the authorization-code grant.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redirect_uris: Option<Vec<String>>,
+    // Members in the order the AWS CLI sends them: clientName, clientType,
+    // grantTypes, redirectUris, issuerUrl, scopes.
     /// Grants this client may use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_types: Option<Vec<String>>,
+    /// Redirect URIs for the authorization-code grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uris: Option<Vec<String>>,
     /// The Identity Center issuer URL (the AWS CLI sends the start URL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer_url: Option<String>,
+    /// Scopes later tokens carry; with scopes the service issues refresh tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
     /// Application whose configuration restricts this client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entitled_application_arn: Option<String>,
@@ -130,9 +134,6 @@ pub struct CreateTokenRequest {
     /// Device-code grant: the code from StartDeviceAuthorization.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_code: Option<DeviceCode>,
-    /// Authorization-code grant: the code from the redirect.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
     /// Refresh grant: the refresh token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<RefreshToken>,
@@ -145,6 +146,10 @@ pub struct CreateTokenRequest {
     /// Authorization-code grant: the PKCE verifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_verifier: Option<CodeVerifier>,
+    /// Authorization-code grant: the code from the redirect (last, as the
+    /// AWS CLI sends it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<AuthorizationCode>,
 }
 
 impl CreateTokenRequest {
@@ -186,12 +191,12 @@ impl CreateTokenRequest {
     pub fn authorization_code(
         client_id: &str,
         client_secret: &ClientSecret,
-        code: &str,
+        code: &AuthorizationCode,
         redirect_uri: &str,
         verifier: &CodeVerifier,
     ) -> Self {
         CreateTokenRequest {
-            code: Some(code.to_owned()),
+            code: Some(code.clone()),
             redirect_uri: Some(redirect_uri.to_owned()),
             code_verifier: Some(verifier.clone()),
             ..Self::grant(GRANT_AUTHORIZATION_CODE, client_id, client_secret)
@@ -289,14 +294,14 @@ mod tests {
         let json = String::from_utf8(encode(&CreateTokenRequest::authorization_code(
             "cid",
             &sec,
-            "c0de",
+            &AuthorizationCode::new("c0de"),
             "http://127.0.0.1:49152/oauth/callback",
             &CodeVerifier::new("v"),
         )))
         .unwrap();
         assert_eq!(
             json,
-            r#"{"grantType":"authorization_code","clientId":"cid","clientSecret":"sec","code":"c0de","redirectUri":"http://127.0.0.1:49152/oauth/callback","codeVerifier":"v"}"#
+            r#"{"grantType":"authorization_code","clientId":"cid","clientSecret":"sec","redirectUri":"http://127.0.0.1:49152/oauth/callback","codeVerifier":"v","code":"c0de"}"#
         );
     }
 

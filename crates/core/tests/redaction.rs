@@ -10,12 +10,13 @@ use ssoflow_core::secret::*;
 use ssoflow_core::wire::*;
 use ssoflow_core::*;
 
-const SECRETS: [&str; 5] = [
+const SECRETS: [&str; 6] = [
     "client-secret-value",
     "device-code-value",
     "access-token-value",
     "refresh-token-value",
     "verifier-value",
+    "authorization-code-value",
 ];
 
 fn assert_clean(what: &str, text: String) {
@@ -31,6 +32,7 @@ fn every_public_type_redacts_secrets_in_debug() {
     let access = AccessToken::new("access-token-value");
     let refresh = RefreshToken::new("refresh-token-value");
     let verifier = CodeVerifier::new("verifier-value");
+    let code = AuthorizationCode::new("authorization-code-value");
     let reg = registration(Duration::from_secs(86_400));
     let token = Token {
         access_token: access.clone(),
@@ -43,6 +45,7 @@ fn every_public_type_redacts_secrets_in_debug() {
     assert_clean("AccessToken", format!("{access:?}"));
     assert_clean("RefreshToken", format!("{refresh:?}"));
     assert_clean("CodeVerifier", format!("{verifier:?}"));
+    assert_clean("AuthorizationCode", format!("{code:?}"));
     assert_clean("Registration", format!("{reg:?}"));
     assert_clean("Token", format!("{token:?}"));
     assert_clean(
@@ -90,7 +93,7 @@ fn every_public_type_redacts_secrets_in_debug() {
         CreateTokenRequest::authorization_code(
             "c",
             &secret,
-            "code",
+            &code,
             "http://127.0.0.1:1/oauth/callback",
             &verifier,
         ),

@@ -8,7 +8,6 @@ use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
 use ssoflow_core::Registration;
 use ssoflow_core::secret::ClientSecret;
-use ssoflow_core::wire::GRANT_AUTHORIZATION_CODE;
 
 use crate::{python_json, timestamp};
 
@@ -92,30 +91,28 @@ impl CachedRegistration {
             client_id: registration.client_id.clone(),
             client_secret: registration.client_secret.clone(),
             expires_at: registration.expires_at,
-            scopes: scopes_configured.then(|| registration.scopes.clone()),
-            grant_types: None,
+            // The AWS CLI writes the scopes of a PKCE registration always,
+            // of a device-flow one only when they are configured (§5.2).
+            scopes: (scopes_configured || registration.is_for_authorization_code())
+                .then(|| registration.scopes.clone()),
+            grant_types: (!registration.grant_types.is_empty())
+                .then(|| registration.grant_types.clone()),
         }
     }
 
-    /// The registration to hand a device flow, if the AWS CLI's device-flow
-    /// rule allows reusing it at `now`: at least 15 minutes left, and not a
-    /// PKCE (authorization-code) registration.
-    pub fn reusable_for_device_flow(
-        &self,
-        now: SystemTime,
-        scopes: &[String],
-    ) -> Option<Registration> {
-        let pkce = self
-            .grant_types
-            .as_ref()
-            .is_some_and(|grants| grants.iter().any(|g| g == GRANT_AUTHORIZATION_CODE));
-        let registration = Registration {
+    /// The registration as the flows take it; `scopes` are the configured
+    /// ones, used when the file does not record them. Whether it may be
+    /// reused (time left, scopes, grant types) is the flows' decision:
+    /// [`DeviceFlow::with_registration`](ssoflow_core::DeviceFlow::with_registration)
+    /// and [`AuthCodeFlow::with_registration`](ssoflow_core::AuthCodeFlow::with_registration).
+    pub fn to_registration(&self, scopes: &[String]) -> Registration {
+        Registration {
             client_id: self.client_id.clone(),
             client_secret: self.client_secret.clone(),
             expires_at: self.expires_at,
             scopes: self.scopes.clone().unwrap_or_else(|| scopes.to_vec()),
-        };
-        (!pkce && registration.is_reusable_at(now)).then_some(registration)
+            grant_types: self.grant_types.clone().unwrap_or_default(),
+        }
     }
 
     /// Reads a registration file; a file with an `accessToken` is a token
@@ -240,29 +237,30 @@ mod tests {
     }
 
     #[test]
-    fn reuse_needs_fifteen_minutes_and_no_pkce_grant() {
-        let registration = CachedRegistration {
+    fn files_are_written_as_the_aws_cli_writes_them_for_each_grant() {
+        let mut registration = Registration {
             client_id: "cid".into(),
             client_secret: ClientSecret::new("sec"),
-            expires_at: at(10_000),
-            scopes: None,
-            grant_types: None,
+            expires_at: at(1_725_019_200),
+            scopes: vec!["sso:account:access".into()],
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
         };
-        let scopes = ["sso:account:access".to_owned()];
-        let reused = registration
-            .reusable_for_device_flow(at(10_000 - 900), &scopes)
-            .unwrap();
-        assert_eq!(reused.scopes, scopes);
-        assert!(
-            registration
-                .reusable_for_device_flow(at(10_000 - 899), &scopes)
-                .is_none()
+        // PKCE: scopes always, then grantTypes, even with no scopes configured.
+        let pkce = CachedRegistration::from_registration(&registration, false);
+        assert_eq!(
+            String::from_utf8(pkce.to_bytes()).unwrap(),
+            r#"{"clientId": "cid", "clientSecret": "sec", "expiresAt": "2024-08-30T12:00:00Z", "scopes": ["sso:account:access"], "grantTypes": ["authorization_code", "refresh_token"]}"#
         );
-        let pkce = CachedRegistration {
-            grant_types: Some(vec!["authorization_code".into(), "refresh_token".into()]),
-            ..registration
-        };
-        assert!(pkce.reusable_for_device_flow(at(0), &scopes).is_none());
+        assert_eq!(pkce.to_registration(&[]), registration);
+        // Device flow: no grantTypes; scopes only when configured.
+        registration.grant_types.clear();
+        let device = CachedRegistration::from_registration(&registration, false);
+        assert_eq!(
+            String::from_utf8(device.to_bytes()).unwrap(),
+            r#"{"clientId": "cid", "clientSecret": "sec", "expiresAt": "2024-08-30T12:00:00Z"}"#
+        );
+        let scopes = ["sso:account:access".to_owned()];
+        assert_eq!(device.to_registration(&scopes), registration);
     }
 
     #[test]

@@ -93,6 +93,7 @@ impl CachedToken {
                 client_secret: self.client_secret.clone()?,
                 expires_at: self.registration_expires_at?,
                 scopes: Vec::new(),
+                grant_types: Vec::new(),
             },
         })
     }

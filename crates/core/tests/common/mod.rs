@@ -37,6 +37,7 @@ pub fn registration(valid_for: Duration) -> Registration {
         client_secret: ClientSecret::new("client-secret-value"),
         expires_at: wall0() + valid_for,
         scopes: vec!["sso:account:access".into()],
+        grant_types: Vec::new(),
     }
 }
 
