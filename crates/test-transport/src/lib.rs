@@ -1,6 +1,7 @@
 //! A simulated AWS SSO OIDC service for testing ssoflow: a sans-IO [`Service`]
-//! that answers RegisterClient, StartDeviceAuthorization and CreateToken as the
-//! real service does (status codes, `x-amzn-ErrorType`, OAuth error bodies,
+//! that answers RegisterClient, StartDeviceAuthorization and CreateToken (with
+//! the device-code, authorization-code and refresh grants) and the browser's
+//! `GET /authorize` as the real service does (status codes, `x-amzn-ErrorType`, OAuth error bodies,
 //! value shapes), plus [`Simulation`], which serves it on a virtual clock so
 //! whole sign-in flows, including ten-minute expiries, run in milliseconds.
 //! The HTTP emulator serves the same [`Service`] over real HTTP, so it reads
@@ -11,14 +12,19 @@
 //! **In scope:** the three operations with every error path of
 //! `wire-protocol.md` §9.3; the person at the verification page
 //! ([`Service::approve`], [`Service::deny`], [`Service::pending`], or
-//! [`AutoApprove`]); `slow_down` for early polls; refresh-token rotation and
+//! [`AutoApprove`]); the authorization-code grant with PKCE: redirect URIs
+//! checked at registration, `/authorize` ([`Service::authorize`]) with the
+//! person's consent ([`Service::decide_authorization`]), the code's exchange
+//! with the verifier checked, single-use codes whose reuse revokes their
+//! tokens; both kinds of pending sign-in listed and decided together
+//! ([`Service::pending_requests`], [`Service::decide_pending`]); `slow_down` for early polls; refresh-token rotation and
 //! revocation; expiring registrations; injected faults ([`Fault`]: 5xx,
 //! malformed bodies, dropped connections, delays); request [`Counters`] and a
 //! secret-free log of [`Exchange`]s; latency and read timeouts in virtual time;
 //! a wall clock that can jump while the monotonic one stands still.
 //!
-//! **Out of scope:** the authorization-code (PKCE) grant and `/authorize`,
-//! CreateTokenWithIAM (refused with `invalid_request`), the portal API that
+//! **Out of scope:** the sign-in itself at `/authorize` (a person is assumed
+//! signed in, only consent is asked), CreateTokenWithIAM (refused with `invalid_request`), the portal API that
 //! consumes access tokens, SigV4, HTTP itself (the `ssoflow-emulator` crate
 //! serves this service over HTTP).
 //!
@@ -80,7 +86,8 @@ mod service;
 mod sim;
 
 pub use service::{
-    ApprovalError, AutoApprove, Counters, Fault, PendingInfo, Reply, Service, ServiceConfig,
+    ApprovalError, AuthorizeRefusal, AuthorizeStep, AutoApprove, Counters, Decided, Fault,
+    PendingAuthorization, PendingInfo, PendingRequest, Reply, Service, ServiceConfig,
     ServiceSnapshot, UnsupportedSnapshot,
 };
 pub use sim::{Exchange, Simulation};

@@ -83,6 +83,18 @@ pub(crate) fn refresh_token() -> Result<String, RandomUnavailable> {
     Ok(format!("aor{}", base64url(&random_bytes(192)?)))
 }
 
+/// An authorization code: 32 random bytes as 43 base64url characters (the
+/// real service's format is not documented; only its unguessability matters).
+pub(crate) fn authorization_code() -> Result<String, RandomUnavailable> {
+    Ok(base64url(&random_bytes(32)?))
+}
+
+/// The id of an `/authorize` request waiting for a person: 16 random bytes as
+/// 22 base64url characters. Unguessable, because the consent form posts it back.
+pub(crate) fn authorization_request_id() -> Result<String, RandomUnavailable> {
+    Ok(base64url(&random_bytes(16)?))
+}
+
 /// A user code `XXXX-XXXX` over [`USER_CODE_ALPHABET`], unbiased by rejection
 /// sampling: a byte is used only if it is below 240, then reduced modulo 20.
 pub(crate) fn user_code() -> Result<String, RandomUnavailable> {

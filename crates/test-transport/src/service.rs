@@ -32,6 +32,13 @@ use ssoflow_core::{ErrorCode, Operation, ServiceError};
 
 use crate::random::{self, RandomUnavailable};
 
+mod authorize;
+
+use authorize::{AuthorizationRequest, CodeGrant};
+pub use authorize::{
+    AuthorizeRefusal, AuthorizeStep, Decided, PendingAuthorization, PendingRequest,
+};
+
 type Response = http::Response<Vec<u8>>;
 
 /// Seconds added to a device code's interval by each `slow_down` (RFC 8628 §3.5).
@@ -92,7 +99,9 @@ pub struct ServiceConfig {
     /// (true, the default), or returns none and leaves the old one valid.
     pub rotate_refresh_tokens: bool,
     /// Approve pending device codes without a person; default `None` (wait for
-    /// [`Service::approve`]).
+    /// [`Service::approve`]). Any rule also approves every `/authorize` request
+    /// at once ([`AuthorizeStep::Redirect`]): that request has no polls to count
+    /// or wait for.
     pub auto_approve: Option<AutoApprove>,
     /// How many polls of one device code that arrive sooner than its interval
     /// after the previous poll are answered `authorization_pending` before such
@@ -102,6 +111,14 @@ pub struct ServiceConfig {
     /// The page where a person enters the user code; `verificationUriComplete`
     /// adds `?user_code=XXXX-XXXX`.
     pub verification_uri: String,
+    /// How long a person has to allow or deny an `/authorize` request before
+    /// it expires, like a device code's lifetime. Default 600 s, as long as
+    /// the AWS CLI waits for the redirect (`device-flow.md` §6.2).
+    pub authorization_request_ttl: Duration,
+    /// Lifetime of an authorization code, from the person's approval to its
+    /// exchange. Default 600 s, RFC 6749 §4.1.2's upper bound; the real
+    /// service's value is unconfirmed.
+    pub authorization_code_ttl: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -116,6 +133,8 @@ impl Default for ServiceConfig {
             auto_approve: None,
             early_poll_tolerance: 1,
             verification_uri: "https://device.sso.us-east-1.amazonaws.com/".to_owned(),
+            authorization_request_ttl: Duration::from_secs(600),
+            authorization_code_ttl: Duration::from_secs(600),
         }
     }
 }
@@ -189,6 +208,9 @@ pub struct Counters {
     pub start_device_authorization: u64,
     /// `POST …/token` (without `?aws_iam=t`).
     pub create_token: u64,
+    /// `GET /authorize`, the browser-facing start of the authorization-code
+    /// grant ([`Service::authorize`]), refused ones included.
+    pub authorize: u64,
     /// Everything else: unknown paths, other methods, CreateTokenWithIAM,
     /// requests the HTTP layer refused ([`Service::refuse`]).
     pub other: u64,
@@ -214,12 +236,20 @@ pub enum ApprovalError {
     /// No device authorization has this user code.
     #[error("no device authorization has this user code")]
     UnknownCode,
+    /// No `/authorize` request has this id.
+    #[error("no authorization request has this id")]
+    UnknownRequest,
     /// The user code has expired.
     #[error("this user code has expired")]
     Expired,
-    /// The user code was already decided the other way, or its token was already issued.
+    /// The user code was already decided the other way, or its token was
+    /// already issued; for an `/authorize` request, it was already decided.
     #[error("this user code has already been used")]
     AlreadyUsed,
+    /// The operating system's random source failed while minting an
+    /// authorization code; nothing was decided, so the person can try again.
+    #[error("the service could not draw a random authorization code; try again")]
+    RandomUnavailable,
 }
 
 /// The simulated SSO OIDC service. Feed it requests with [`Service::handle`];
@@ -247,6 +277,14 @@ struct State {
     user_codes: HashMap<String, String>,
     /// By refresh token; a revoked or rotated token is removed.
     refresh_tokens: HashMap<String, RefreshGrant>,
+    /// `/authorize` requests by their id (a random handle, not the code).
+    /// Absent from format-1 snapshots, hence the default.
+    #[serde(default)]
+    authorization_requests: HashMap<String, AuthorizationRequest>,
+    /// Authorization codes of approved requests, by code; kept after their
+    /// exchange so that a second use is recognised (RFC 6749 §4.1.2).
+    #[serde(default)]
+    authorization_codes: HashMap<String, CodeGrant>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -255,6 +293,12 @@ struct Registration {
     client_name: String,
     scopes: Vec<String>,
     grant_types: Vec<String>,
+    /// Where `/authorize` may send the browser back to (validated at registration).
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    /// Kept as sent; nothing checks it (the real service's use is not documented).
+    #[serde(default)]
+    issuer_url: Option<String>,
     issued_at: SystemTime,
     /// Set to the epoch by [`Service::expire_registration`].
     expires_at: SystemTime,
@@ -289,6 +333,10 @@ enum Decision {
 #[derive(Clone, Serialize, Deserialize)]
 struct RefreshGrant {
     client_id: String,
+    /// The authorization code this token descends from (through rotations),
+    /// so that a reused code revokes it; `None` for device-code tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from_code: Option<String>,
 }
 
 impl std::fmt::Debug for Service {
@@ -299,6 +347,11 @@ impl std::fmt::Debug for Service {
             .field("registrations", &self.state.registrations.len())
             .field("authorizations", &self.state.authorizations.len())
             .field("refresh_tokens", &self.state.refresh_tokens.len())
+            .field(
+                "authorization_requests",
+                &self.state.authorization_requests.len(),
+            )
+            .field("authorization_codes", &self.state.authorization_codes.len())
             .field("faults", &self.faults)
             .field("counters", &self.counters)
             .finish()
@@ -306,7 +359,8 @@ impl std::fmt::Debug for Service {
 }
 
 /// Everything a [`Service`] has issued (registrations, device authorizations
-/// with their decisions, refresh tokens), detached from it so that an emulator
+/// and `/authorize` requests with their decisions, authorization codes,
+/// refresh tokens), detached from it so that an emulator
 /// can write it to disk and a restarted one can carry on. Faults, counters and
 /// the configuration are not part of it. The serialized form is versioned but
 /// otherwise private; its `Debug` shows counts only, as it holds secrets.
@@ -317,8 +371,12 @@ pub struct ServiceSnapshot {
     state: State,
 }
 
-/// The [`ServiceSnapshot`] format this build writes and reads.
-const SNAPSHOT_VERSION: u32 = 1;
+/// The [`ServiceSnapshot`] format this build writes. Format 2 added the
+/// authorization-code grant's records; format 1 (without them) is still read.
+const SNAPSHOT_VERSION: u32 = 2;
+
+/// The oldest [`ServiceSnapshot`] format this build reads.
+const OLDEST_SNAPSHOT_VERSION: u32 = 1;
 
 impl ServiceSnapshot {
     /// Whether this build can restore the snapshot; one written by a newer
@@ -335,13 +393,21 @@ impl std::fmt::Debug for ServiceSnapshot {
             .field("registrations", &self.state.registrations.len())
             .field("authorizations", &self.state.authorizations.len())
             .field("refresh_tokens", &self.state.refresh_tokens.len())
+            .field(
+                "authorization_requests",
+                &self.state.authorization_requests.len(),
+            )
+            .field("authorization_codes", &self.state.authorization_codes.len())
             .finish()
     }
 }
 
 /// A [`ServiceSnapshot`] of a format this build does not know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("snapshot format {found} is not supported (this build reads format {SNAPSHOT_VERSION})")]
+#[error(
+    "snapshot format {found} is not supported (this build reads formats \
+     {OLDEST_SNAPSHOT_VERSION} to {SNAPSHOT_VERSION})"
+)]
 pub struct UnsupportedSnapshot {
     /// The version the snapshot carries.
     pub found: u32,
@@ -365,7 +431,7 @@ impl Service {
         config: ServiceConfig,
         snapshot: ServiceSnapshot,
     ) -> Result<Service, UnsupportedSnapshot> {
-        if snapshot.version != SNAPSHOT_VERSION {
+        if !(OLDEST_SNAPSHOT_VERSION..=SNAPSHOT_VERSION).contains(&snapshot.version) {
             return Err(UnsupportedSnapshot {
                 found: snapshot.version,
             });
@@ -612,6 +678,22 @@ impl Service {
         {
             return Err(unsupported_grant_type(unknown));
         }
+        let redirect_uris = input.redirect_uris.unwrap_or_default();
+        for uri in &redirect_uris {
+            authorize::check_redirect_uri(uri).map_err(|why| {
+                ServiceError::new(
+                    ErrorCode::InvalidRedirectUri,
+                    format!("Invalid redirect URI {uri:?}: {why}"),
+                )
+            })?;
+        }
+        // A registration for the authorization-code grant without a place to
+        // send the browser back to could never complete one.
+        if grant_types.iter().any(|g| g == GRANT_AUTHORIZATION_CODE) && redirect_uris.is_empty() {
+            return Err(invalid_request(format!(
+                "redirectUris is required when grantTypes includes {GRANT_AUTHORIZATION_CODE}"
+            )));
+        }
         let client_id = random::client_id()?;
         let client_secret = random::client_secret()?;
         let expires_at = later(now, self.config.registration_ttl);
@@ -622,6 +704,8 @@ impl Service {
                 client_name: input.client_name,
                 scopes: input.scopes.unwrap_or_default(),
                 grant_types,
+                redirect_uris,
+                issuer_url: input.issuer_url,
                 issued_at: now,
                 expires_at,
             },
@@ -696,9 +780,7 @@ impl Service {
         match input.grant_type.as_str() {
             GRANT_DEVICE_CODE => self.redeem_device_code(now, &input),
             GRANT_REFRESH_TOKEN => self.redeem_refresh_token(&input),
-            GRANT_AUTHORIZATION_CODE => Err(invalid_grant(
-                "authorization codes are not issued by this emulator",
-            )),
+            GRANT_AUTHORIZATION_CODE => self.redeem_authorization_code(now, &input),
             other => Err(unsupported_grant_type(other)),
         }
     }
@@ -760,7 +842,7 @@ impl Service {
             )),
             Decision::Approved => {
                 let client_id = auth.client_id.clone();
-                let response = self.issue_token(&client_id, true)?;
+                let response = self.issue_token(&client_id, true, None)?;
                 // Spent only once the token exists: a failure to mint one
                 // leaves the approval in place for the next poll.
                 if let Some(auth) = self.state.authorizations.get_mut(device_code.secret()) {
@@ -807,8 +889,11 @@ impl Service {
                 "the refresh token was issued to another client",
             ));
         }
+        // A rotated token stays in its code's lineage, so a reused code
+        // revokes whatever token the lineage has reached.
+        let from_code = grant.from_code.clone();
         let rotate = self.config.rotate_refresh_tokens;
-        let response = self.issue_token(&input.client_id, rotate)?;
+        let response = self.issue_token(&input.client_id, rotate, from_code)?;
         if rotate {
             self.state.refresh_tokens.remove(refresh_token.secret());
         }
@@ -818,10 +903,13 @@ impl Service {
     /// A token response for the client; with a new refresh token when
     /// `with_refresh_token`, refresh tokens are enabled and the registration has
     /// scopes (only scoped registrations are refreshable on the real service).
+    /// Every grant issues its tokens here. `from_code` is the authorization
+    /// code the token descends from, if any (see [`RefreshGrant::from_code`]).
     fn issue_token(
         &mut self,
         client_id: &str,
         with_refresh_token: bool,
+        from_code: Option<String>,
     ) -> Result<Response, ServiceError> {
         let has_scopes = self
             .state
@@ -835,6 +923,7 @@ impl Service {
                 token.clone(),
                 RefreshGrant {
                     client_id: client_id.to_owned(),
+                    from_code,
                 },
             );
             Some(RefreshToken::new(token))
@@ -928,20 +1017,28 @@ impl Service {
         ))
     }
 
-    /// Drops device authorizations that expired more than a day ago, so a
-    /// long-running emulator does not grow without bound.
+    /// Drops device authorizations, `/authorize` requests and authorization
+    /// codes that expired more than a day ago, so a long-running emulator does
+    /// not grow without bound.
     fn forget_long_expired_codes(&mut self, now: SystemTime) {
         if now < self.next_sweep {
             return;
         }
         self.next_sweep = later(now, SWEEP_INTERVAL);
+        let live = |expires_at: SystemTime| now < later(expires_at, EXPIRED_CODE_RETENTION);
         let authorizations = &mut self.state.authorizations;
         self.state.user_codes.retain(|_, device_code| {
             authorizations
                 .get(device_code.as_str())
-                .is_some_and(|auth| now < later(auth.expires_at, EXPIRED_CODE_RETENTION))
+                .is_some_and(|auth| live(auth.expires_at))
         });
-        authorizations.retain(|_, auth| now < later(auth.expires_at, EXPIRED_CODE_RETENTION));
+        authorizations.retain(|_, auth| live(auth.expires_at));
+        self.state
+            .authorization_requests
+            .retain(|_, request| live(request.expires_at));
+        self.state
+            .authorization_codes
+            .retain(|_, grant| live(grant.expires_at));
     }
 }
 

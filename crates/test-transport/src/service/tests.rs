@@ -4,7 +4,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proptest::prelude::*;
 use serde::de::DeserializeOwned;
-use ssoflow_core::secret::{ClientSecret, DeviceCode, RefreshToken};
+use ssoflow_core::pkce;
+use ssoflow_core::secret::{
+    AuthorizationCode, ClientSecret, CodeVerifier, DeviceCode, RefreshToken,
+};
 use ssoflow_core::wire::{
     self, CreateTokenRequest, CreateTokenResponse, DEFAULT_SCOPE, ErrorBody,
     RegisterClientResponse, StartDeviceAuthorizationResponse,
@@ -756,9 +759,9 @@ fn other_grants_are_refused() {
     let response = send(&mut service, t0(), &token_request(&body));
     assert_error(
         &response,
-        ErrorCode::InvalidGrant,
+        ErrorCode::InvalidRequest,
         400,
-        "authorization codes are not issued by this emulator",
+        "code is required for the authorization_code grant",
     );
 }
 
@@ -1061,6 +1064,7 @@ fn counters_count_every_request_faulted_or_not() {
             start_device_authorization: 1,
             create_token: 3,
             other: 3,
+            authorize: 0,
         }
     );
 }
@@ -1074,7 +1078,7 @@ fn a_restored_snapshot_keeps_registrations_codes_and_refresh_tokens() {
     let started = start(&mut service, t0(), &client);
     let json = serde_json::to_string(&service.snapshot()).unwrap();
     let snapshot: ServiceSnapshot = serde_json::from_str(&json).unwrap();
-    assert_eq!(snapshot.version(), 1);
+    assert_eq!(snapshot.version(), 2);
 
     let mut restored = Service::restore(ServiceConfig::default(), snapshot).unwrap();
     assert_eq!(restored.registrations(), service.registrations());
@@ -1098,11 +1102,11 @@ fn a_restored_snapshot_keeps_registrations_codes_and_refresh_tokens() {
 fn a_snapshot_of_another_format_is_refused() {
     let service = Service::new(ServiceConfig::default());
     let mut json = serde_json::to_value(service.snapshot()).unwrap();
-    json["version"] = serde_json::json!(2);
+    json["version"] = serde_json::json!(3);
     let snapshot: ServiceSnapshot = serde_json::from_value(json).unwrap();
     let error = Service::restore(ServiceConfig::default(), snapshot).unwrap_err();
-    assert_eq!(error, UnsupportedSnapshot { found: 2 });
-    assert!(error.to_string().contains("format 2"), "{error}");
+    assert_eq!(error, UnsupportedSnapshot { found: 3 });
+    assert!(error.to_string().contains("format 3"), "{error}");
 }
 
 #[test]
@@ -1274,4 +1278,766 @@ fn a_registration_limited_to_other_grants_is_an_unauthorized_client() {
         started.device_code.as_ref().unwrap(),
     );
     assert_error(&pending, ErrorCode::AuthorizationPending, 400, "pending");
+}
+
+// ------------------------------------------- the authorization-code grant (PKCE)
+
+/// RFC 7636 Appendix B: this verifier hashes to this challenge.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const STATE: &str = "8f14e45f-ceea-467f-a0e8-5b1f7c2a9e10";
+/// The redirect URI a listener on port 49152 uses; registered without the port.
+const CALLBACK: &str = "http://127.0.0.1:49152/oauth/callback";
+
+/// Registers as the AWS CLI does for the PKCE flow (`wire-protocol.md` §3).
+fn register_pkce(service: &mut Service, now: SystemTime, scopes: &[&str]) -> Client {
+    let body = serde_json::json!({
+        "clientName": "botocore-client-my-sso",
+        "clientType": "public",
+        "grantTypes": ["authorization_code", "refresh_token"],
+        "redirectUris": [pkce::REGISTERED_REDIRECT_URI],
+        "issuerUrl": START_URL,
+        "scopes": scopes,
+    });
+    let r: RegisterClientResponse = ok(&send(
+        service,
+        now,
+        &post("/client/register", body.to_string()),
+    ));
+    Client {
+        id: r.client_id.unwrap(),
+        secret: r.client_secret.unwrap(),
+    }
+}
+
+/// The `/authorize` query exactly as the AWS CLI builds it (`wire-protocol.md`
+/// §7), encoded with the core's encoder.
+fn authorize_query(client: &Client, state: &str) -> String {
+    format!(
+        "response_type=code&client_id={}&redirect_uri={}&state={}&code_challenge_method=S256\
+         &scopes={}&code_challenge={CHALLENGE}",
+        pkce::percent_encode(&client.id),
+        pkce::percent_encode(CALLBACK),
+        pkce::percent_encode(state),
+        pkce::percent_encode(DEFAULT_SCOPE),
+    )
+}
+
+fn consent(service: &mut Service, now: SystemTime, query: &str) -> PendingAuthorization {
+    match service.authorize(now, query) {
+        Ok(AuthorizeStep::Consent(pending)) => pending,
+        other => panic!("expected a consent page, got {other:?}"),
+    }
+}
+
+/// The query of a Location, decoded (with the core's decoder, the other side
+/// of the cross-check).
+fn location_params(location: &str) -> Vec<(String, String)> {
+    let (base, query) = location.split_once('?').unwrap();
+    assert_eq!(base, CALLBACK);
+    pkce::parse_query(query).unwrap()
+}
+
+/// The code a Location carries, checking that `state` came back unchanged.
+fn code_in(location: &str, state: &str) -> AuthorizationCode {
+    let params = location_params(location);
+    assert_eq!(params.len(), 2, "{params:?}");
+    assert_eq!(params[0].0, "code");
+    assert_eq!(params[1], ("state".to_owned(), state.to_owned()));
+    AuthorizationCode::new(params[0].1.clone())
+}
+
+fn exchange(
+    service: &mut Service,
+    now: SystemTime,
+    client: &Client,
+    code: &AuthorizationCode,
+    redirect_uri: &str,
+    verifier: &str,
+) -> Response {
+    send(
+        service,
+        now,
+        &token_request(&CreateTokenRequest::authorization_code(
+            &client.id,
+            &client.secret,
+            code,
+            redirect_uri,
+            &CodeVerifier::new(verifier),
+        )),
+    )
+}
+
+/// A PKCE client and the code of an approved `/authorize` request.
+fn approved_code(service: &mut Service) -> (Client, AuthorizationCode) {
+    let client = register_pkce(service, t0(), &[DEFAULT_SCOPE]);
+    let pending = consent(service, t0(), &authorize_query(&client, STATE));
+    let location = service
+        .decide_authorization(t0(), &pending.id, true)
+        .unwrap();
+    (client, code_in(&location, STATE))
+}
+
+#[test]
+fn register_client_keeps_redirect_uris_and_the_issuer_url() {
+    let mut service = Service::new(ServiceConfig::default());
+    let client = register_pkce(&mut service, t0(), &[DEFAULT_SCOPE]);
+    let registration = &service.state.registrations[&client.id];
+    assert_eq!(
+        registration.redirect_uris,
+        ["http://127.0.0.1/oauth/callback"]
+    );
+    assert_eq!(registration.issuer_url.as_deref(), Some(START_URL));
+    assert_eq!(
+        registration.grant_types,
+        ["authorization_code", "refresh_token"]
+    );
+}
+
+#[test]
+fn register_client_refuses_redirect_uris_that_are_neither_loopback_nor_https() {
+    let mut service = Service::new(ServiceConfig::default());
+    for (uri, says) in [
+        ("http://app.example/cb", "use https"),
+        ("http://localhost/oauth/callback", "127.0.0.1"),
+        ("http://127.0.0.1/oauth/callback?x=1", "query"),
+        ("https://app.example/cb#top", "fragment"),
+        ("myapp:/callback", "absolute URI"),
+    ] {
+        let body = serde_json::json!({
+            "clientName": "n", "clientType": "public",
+            "grantTypes": ["authorization_code"], "redirectUris": [pkce::REGISTERED_REDIRECT_URI, uri],
+        });
+        let response = send(
+            &mut service,
+            t0(),
+            &post("/client/register", body.to_string()),
+        );
+        let error = assert_error(&response, ErrorCode::InvalidRedirectUri, 400, says);
+        assert!(error.description.unwrap().contains(uri));
+    }
+    assert!(service.state.registrations.is_empty());
+    // https may carry a query; the Location then continues it with `&`.
+    let body = r#"{"clientName":"n","clientType":"public","grantTypes":["authorization_code"],"redirectUris":["https://app.example/cb?tenant=1"]}"#;
+    ok::<RegisterClientResponse>(&send(&mut service, t0(), &post("/client/register", body)));
+}
+
+#[test]
+fn a_pkce_registration_without_redirect_uris_is_an_invalid_request() {
+    let mut service = Service::new(ServiceConfig::default());
+    for body in [
+        r#"{"clientName":"n","clientType":"public","grantTypes":["authorization_code","refresh_token"]}"#,
+        r#"{"clientName":"n","clientType":"public","grantTypes":["authorization_code"],"redirectUris":[]}"#,
+    ] {
+        let response = send(&mut service, t0(), &post("/client/register", body));
+        assert_error(&response, ErrorCode::InvalidRequest, 400, "redirectUris");
+    }
+    // Other grants need none, as before.
+    let body = r#"{"clientName":"n","clientType":"public","grantTypes":["urn:ietf:params:oauth:grant-type:device_code","refresh_token"]}"#;
+    ok::<RegisterClientResponse>(&send(&mut service, t0(), &post("/client/register", body)));
+}
+
+#[test]
+fn authorization_code_grant_from_consent_to_token_to_refresh() {
+    let mut service = Service::new(ServiceConfig::default());
+    let client = register_pkce(&mut service, t0(), &[DEFAULT_SCOPE]);
+
+    let pending = consent(&mut service, t0(), &authorize_query(&client, STATE));
+    assert_eq!(pending.client_name, "botocore-client-my-sso");
+    assert_eq!(pending.scopes, [DEFAULT_SCOPE]);
+    assert_eq!(pending.redirect_uri, CALLBACK);
+    assert_eq!(pending.redirect_host, "127.0.0.1:49152");
+    assert_eq!(pending.expires_at, t0() + secs(600));
+    assert_eq!(pending.id.len(), 22);
+    assert_eq!(
+        service.pending_authorizations(t0()),
+        std::slice::from_ref(&pending)
+    );
+    assert_eq!(
+        service.lookup_authorization(t0(), &pending.id),
+        Ok(pending.clone())
+    );
+    assert!(service.pending(t0()).is_empty(), "not a device code");
+    assert!(
+        service.state.authorization_codes.is_empty(),
+        "no code before consent"
+    );
+
+    let later = t0() + secs(20);
+    let location = service
+        .decide_authorization(later, &pending.id, true)
+        .unwrap();
+    let code = code_in(&location, STATE);
+    assert!(location.starts_with(&format!("{CALLBACK}?code=")));
+    assert!(location.ends_with(&format!("&state={STATE}")));
+    assert!(service.pending_authorizations(later).is_empty());
+
+    let token: CreateTokenResponse = ok(&exchange(
+        &mut service,
+        later,
+        &client,
+        &code,
+        CALLBACK,
+        VERIFIER,
+    ));
+    assert!(token.access_token.unwrap().secret().starts_with("aoa"));
+    assert_eq!(token.token_type.as_deref(), Some("Bearer"));
+    assert_eq!(token.expires_in, Some(3600));
+    let refreshed: CreateTokenResponse = ok(&refresh(
+        &mut service,
+        later,
+        &client,
+        &token.refresh_token.unwrap(),
+    ));
+    assert!(refreshed.access_token.is_some());
+    assert_eq!(service.counters().authorize, 1);
+    assert_eq!(service.counters().create_token, 2);
+}
+
+#[test]
+fn the_state_survives_the_round_trip_encoded_whatever_it_holds() {
+    let mut service = Service::new(ServiceConfig::default());
+    let client = register_pkce(&mut service, t0(), &[DEFAULT_SCOPE]);
+    let state = "a b+c/é&d=e%";
+    let pending = consent(&mut service, t0(), &authorize_query(&client, state));
+    let location = service
+        .decide_authorization(t0(), &pending.id, true)
+        .unwrap();
+    assert!(
+        location.contains("&state=a%20b%2Bc%2F%C3%A9%26d%3De%25"),
+        "{location}"
+    );
+    code_in(&location, state);
+}
+
+#[test]
+fn without_a_state_the_location_has_none() {
+    let mut service = Service::new(ServiceConfig::default());
+    let client = register_pkce(&mut service, t0(), &[DEFAULT_SCOPE]);
+    let query = authorize_query(&client, STATE).replace(&format!("&state={STATE}"), "");
+    let pending = consent(&mut service, t0(), &query);
+    let location = service
+        .decide_authorization(t0(), &pending.id, false)
+        .unwrap();
+    assert_eq!(location, format!("{CALLBACK}?error=access_denied"));
+}
+
+#[test]
+fn a_denied_request_redirects_with_access_denied_and_never_has_a_code() {
+    let mut service = Service::new(ServiceConfig::default());
+    let client = register_pkce(&mut service, t0(), &[DEFAULT_SCOPE]);
+    let pending = consent(&mut service, t0(), &authorize_query(&client, STATE));
+    let location = service
+        .decide_authorization(t0(), &pending.id, false)
+        .unwrap();
+    assert_eq!(
+        location,
+        format!("{CALLBACK}?error=access_denied&state={STATE}")
+    );
+    assert!(service.state.authorization_codes.is_empty());
+    // Final either way.
+    for approve in [true, false] {
+        assert_eq!(
+            service.decide_authorization(t0(), &pending.id, approve),
+            Err(ApprovalError::AlreadyUsed)
+        );
+    }
+    assert_eq!(
+        service.lookup_authorization(t0(), &pending.id),
+        Err(ApprovalError::AlreadyUsed)
+    );
+    assert_eq!(
+        service.decide_authorization(t0(), "no-such-id", true),
+        Err(ApprovalError::UnknownRequest)
+    );
+}
+
+#[test]
+fn an_undecided_request_expires() {
+    let config = ServiceConfig {
+        authorization_request_ttl: secs(60),
+        ..ServiceConfig::default()
+    };
+    let mut service = Service::new(config);
+    let client = register_pkce(&mut service, t0(), &[DEFAULT_SCOPE]);
+    let pending = consent(&mut service, t0(), &authorize_query(&client, STATE));
+    assert_eq!(pending.expires_at, t0() + secs(60));
+    let at_expiry = t0() + secs(60);
+    assert!(service.pending_authorizations(at_expiry).is_empty());
+    assert_eq!(
+        service.lookup_authorization(at_expiry, &pending.id),
+        Err(ApprovalError::Expired)
+    );
+    assert_eq!(
+        service.decide_authorization(at_expiry, &pending.id, true),
+        Err(ApprovalError::Expired)
+    );
+    assert!(service.state.authorization_codes.is_empty());
+}
+
+#[test]
+fn every_bad_authorize_request_is_refused_naming_its_parameter() {
+    let mut service = Service::new(ServiceConfig::default());
+    let client = register_pkce(&mut service, t0(), &[DEFAULT_SCOPE]);
+    let body = r#"{"clientName":"n","clientType":"public","grantTypes":["urn:ietf:params:oauth:grant-type:device_code"],"redirectUris":["http://127.0.0.1/oauth/callback"]}"#;
+    let r: RegisterClientResponse = ok(&send(&mut service, t0(), &post("/client/register", body)));
+    let device_only = Client {
+        id: r.client_id.unwrap(),
+        secret: r.client_secret.unwrap(),
+    };
+    let expired = register_pkce(&mut service, t0(), &[DEFAULT_SCOPE]);
+    service.expire_registration(&expired.id);
+    let good = authorize_query(&client, STATE);
+    let encoded_callback = pkce::percent_encode(CALLBACK);
+    let with = |from: &str, to: &str| {
+        assert!(good.contains(from), "{from}");
+        good.replace(from, to)
+    };
+    let cases: Vec<(String, AuthorizeRefusal)> = vec![
+        (
+            format!("{good}&state=again"),
+            AuthorizeRefusal::Repeated("state".into()),
+        ),
+        (
+            format!("{good}&code_challenge={CHALLENGE}"),
+            AuthorizeRefusal::Repeated("code_challenge".into()),
+        ),
+        (
+            with(&format!("client_id={}&", client.id), ""),
+            AuthorizeRefusal::Missing("client_id"),
+        ),
+        (with(&client.id, ""), AuthorizeRefusal::Missing("client_id")),
+        (
+            with(&client.id, "nobody"),
+            AuthorizeRefusal::UnknownClient("nobody".into()),
+        ),
+        (
+            with(&client.id, &expired.id),
+            AuthorizeRefusal::ExpiredClient,
+        ),
+        (
+            with(&client.id, &device_only.id),
+            AuthorizeRefusal::GrantNotRegistered,
+        ),
+        (
+            with(&format!("redirect_uri={encoded_callback}&"), ""),
+            AuthorizeRefusal::Missing("redirect_uri"),
+        ),
+        (
+            with(
+                &encoded_callback,
+                &pkce::percent_encode("http://127.0.0.1:49152/other"),
+            ),
+            AuthorizeRefusal::RedirectUriNotRegistered("http://127.0.0.1:49152/other".into()),
+        ),
+        (
+            with(
+                &encoded_callback,
+                &pkce::percent_encode("https://evil.example/oauth/callback"),
+            ),
+            AuthorizeRefusal::RedirectUriNotRegistered(
+                "https://evil.example/oauth/callback".into(),
+            ),
+        ),
+        (
+            with(
+                &encoded_callback,
+                &pkce::percent_encode("http://localhost:49152/oauth/callback"),
+            ),
+            AuthorizeRefusal::RedirectUriNotRegistered(
+                "http://localhost:49152/oauth/callback".into(),
+            ),
+        ),
+        (
+            with("response_type=code&", ""),
+            AuthorizeRefusal::Missing("response_type"),
+        ),
+        (
+            with("response_type=code", "response_type=token"),
+            AuthorizeRefusal::UnsupportedResponseType("token".into()),
+        ),
+        (
+            with("code_challenge_method=S256&", ""),
+            AuthorizeRefusal::Missing("code_challenge_method"),
+        ),
+        (
+            with("code_challenge_method=S256", "code_challenge_method=plain"),
+            AuthorizeRefusal::UnsupportedChallengeMethod("plain".into()),
+        ),
+        (
+            with(&format!("&code_challenge={CHALLENGE}"), ""),
+            AuthorizeRefusal::Missing("code_challenge"),
+        ),
+        (
+            with(CHALLENGE, "tooshort"),
+            AuthorizeRefusal::InvalidCodeChallenge("tooshort".into()),
+        ),
+        (
+            with(CHALLENGE, &format!("{CHALLENGE}%3D")),
+            AuthorizeRefusal::InvalidCodeChallenge(format!("{CHALLENGE}=")),
+        ),
+        (
+            with(CHALLENGE, &CHALLENGE.replace('-', "+")),
+            AuthorizeRefusal::InvalidCodeChallenge(CHALLENGE.replace('-', " ")),
+        ),
+        (
+            with(
+                "scopes=sso%3Aaccount%3Aaccess",
+                "scopes=sso%3Aaccount%3Aaccess%20codewhisperer%3Acompletions",
+            ),
+            AuthorizeRefusal::ScopeNotRegistered("codewhisperer:completions".into()),
+        ),
+        (
+            format!("{good}&x={}", "y".repeat(pkce::MAX_QUERY_LEN)),
+            AuthorizeRefusal::QueryTooLong,
+        ),
+    ];
+    for (query, expected) in cases {
+        let refusal = service.authorize(t0(), &query).unwrap_err();
+        assert_eq!(refusal, expected, "{query}");
+        let message = refusal.to_string();
+        if let Some(parameter) = refusal.parameter() {
+            assert!(message.contains(parameter), "{message}");
+        }
+    }
+    assert!(service.state.authorization_requests.is_empty());
+    assert!(service.pending_requests(t0()).is_empty());
+    assert_eq!(service.counters().authorize, 21);
+}
+
+#[test]
+fn unknown_parameters_are_ignored_and_scopes_default_to_the_registrations() {
+    let mut service = Service::new(ServiceConfig::default());
+    let client = register_pkce(
+        &mut service,
+        t0(),
+        &[DEFAULT_SCOPE, "codewhisperer:completions"],
+    );
+    let query = authorize_query(&client, STATE).replace("scopes=sso%3Aaccount%3Aaccess&", "");
+    let pending = consent(&mut service, t0(), &format!("{query}&prompt=login"));
+    assert_eq!(pending.scopes, [DEFAULT_SCOPE, "codewhisperer:completions"]);
+    // A subset, in any order, with `+` for the space, is fine.
+    let query = authorize_query(&client, STATE).replace(
+        "scopes=sso%3Aaccount%3Aaccess",
+        "scopes=codewhisperer%3Acompletions+sso%3Aaccount%3Aaccess",
+    );
+    let pending = consent(&mut service, t0(), &query);
+    assert_eq!(pending.scopes, ["codewhisperer:completions", DEFAULT_SCOPE]);
+}
+
+#[test]
+fn auto_approve_redirects_at_once_with_a_working_code() {
+    let mut service = Service::new(ServiceConfig {
+        auto_approve: Some(AutoApprove::AfterPolls(1)),
+        ..ServiceConfig::default()
+    });
+    let client = register_pkce(&mut service, t0(), &[DEFAULT_SCOPE]);
+    let step = service
+        .authorize(t0(), &authorize_query(&client, STATE))
+        .unwrap();
+    assert_eq!(format!("{step:?}"), "Redirect([redacted])");
+    let AuthorizeStep::Redirect(location) = step else {
+        panic!()
+    };
+    let code = code_in(&location, STATE);
+    assert!(service.pending_requests(t0()).is_empty());
+    ok::<CreateTokenResponse>(&exchange(
+        &mut service,
+        t0(),
+        &client,
+        &code,
+        CALLBACK,
+        VERIFIER,
+    ));
+    // A bad request is still refused, never redirected.
+    let refusal = service.authorize(t0(), "response_type=code").unwrap_err();
+    assert_eq!(refusal, AuthorizeRefusal::Missing("client_id"));
+}
+
+#[test]
+fn a_wrong_verifier_or_redirect_uri_is_an_invalid_grant_that_leaves_the_code_usable() {
+    let mut service = Service::new(ServiceConfig::default());
+    let (client, code) = approved_code(&mut service);
+    let other_verifier = "x".repeat(43);
+    for (redirect_uri, verifier, says) in [
+        (
+            CALLBACK,
+            other_verifier.as_str(),
+            "does not match the code_challenge",
+        ),
+        (CALLBACK, "short", "43 to 128 characters"),
+        (CALLBACK, &format!("{VERIFIER} "), "43 to 128 characters"),
+        (
+            "http://127.0.0.1:49153/oauth/callback",
+            VERIFIER,
+            "redirectUri differs",
+        ),
+        (
+            pkce::REGISTERED_REDIRECT_URI,
+            VERIFIER,
+            "redirectUri differs",
+        ),
+    ] {
+        let response = exchange(&mut service, t0(), &client, &code, redirect_uri, verifier);
+        assert_error(&response, ErrorCode::InvalidGrant, 400, says);
+    }
+    ok::<CreateTokenResponse>(&exchange(
+        &mut service,
+        t0(),
+        &client,
+        &code,
+        CALLBACK,
+        VERIFIER,
+    ));
+}
+
+#[test]
+fn missing_members_of_the_exchange_are_invalid_requests() {
+    let mut service = Service::new(ServiceConfig::default());
+    let (client, code) = approved_code(&mut service);
+    let full = CreateTokenRequest::authorization_code(
+        &client.id,
+        &client.secret,
+        &code,
+        CALLBACK,
+        &CodeVerifier::new(VERIFIER),
+    );
+    for (member, strip) in [
+        (
+            "code",
+            (|r: &mut CreateTokenRequest| r.code = None) as fn(&mut CreateTokenRequest),
+        ),
+        ("redirectUri", |r| r.redirect_uri = None),
+        ("codeVerifier", |r| r.code_verifier = None),
+    ] {
+        let mut body = full.clone();
+        strip(&mut body);
+        let response = send(&mut service, t0(), &token_request(&body));
+        assert_error(&response, ErrorCode::InvalidRequest, 400, member);
+    }
+}
+
+#[test]
+fn unknown_foreign_and_expired_codes_are_invalid_grants() {
+    let mut service = Service::new(ServiceConfig {
+        authorization_code_ttl: secs(30),
+        ..ServiceConfig::default()
+    });
+    let (client, code) = approved_code(&mut service);
+    let other = register_pkce(&mut service, t0(), &[DEFAULT_SCOPE]);
+    let response = exchange(&mut service, t0(), &other, &code, CALLBACK, VERIFIER);
+    assert_error(&response, ErrorCode::InvalidGrant, 400, "another client");
+    let unknown = AuthorizationCode::new("not-a-code");
+    let response = exchange(&mut service, t0(), &client, &unknown, CALLBACK, VERIFIER);
+    assert_error(
+        &response,
+        ErrorCode::InvalidGrant,
+        400,
+        "unknown authorization code",
+    );
+    let response = exchange(
+        &mut service,
+        t0() + secs(30),
+        &client,
+        &code,
+        CALLBACK,
+        VERIFIER,
+    );
+    assert_error(&response, ErrorCode::InvalidGrant, 400, "expired");
+    // Client authentication still comes first.
+    let wrong = Client {
+        id: client.id.clone(),
+        secret: ClientSecret::new("wrong"),
+    };
+    let response = exchange(&mut service, t0(), &wrong, &code, CALLBACK, VERIFIER);
+    assert_error(&response, ErrorCode::InvalidClient, 401, "secret");
+}
+
+#[test]
+fn a_reused_code_is_refused_and_revokes_the_refresh_token_it_issued() {
+    let mut service = Service::new(ServiceConfig::default());
+    let (client, code) = approved_code(&mut service);
+    let token: CreateTokenResponse = ok(&exchange(
+        &mut service,
+        t0(),
+        &client,
+        &code,
+        CALLBACK,
+        VERIFIER,
+    ));
+    // The refresh token rotates once; the rotated one descends from the code too.
+    let rotated: CreateTokenResponse = ok(&refresh(
+        &mut service,
+        t0(),
+        &client,
+        &token.refresh_token.unwrap(),
+    ));
+    let rotated = rotated.refresh_token.unwrap();
+    // A device-code token of the same client is not of this lineage.
+    let device_client = register(&mut service, t0(), &[DEFAULT_SCOPE]);
+    let started = start(&mut service, t0(), &device_client);
+    service
+        .approve(started.user_code.as_deref().unwrap(), t0())
+        .unwrap();
+    let device_token: CreateTokenResponse = ok(&poll(
+        &mut service,
+        t0(),
+        &device_client,
+        started.device_code.as_ref().unwrap(),
+    ));
+
+    let again = exchange(&mut service, t0(), &client, &code, CALLBACK, VERIFIER);
+    assert_error(&again, ErrorCode::InvalidGrant, 400, "already been used");
+    let response = refresh(&mut service, t0(), &client, &rotated);
+    assert_error(
+        &response,
+        ErrorCode::InvalidGrant,
+        400,
+        "unknown or revoked",
+    );
+    ok::<CreateTokenResponse>(&refresh(
+        &mut service,
+        t0(),
+        &device_client,
+        &device_token.refresh_token.unwrap(),
+    ));
+}
+
+#[test]
+fn a_device_only_registration_cannot_exchange_a_code() {
+    let mut service = Service::new(ServiceConfig::default());
+    let (_, code) = approved_code(&mut service);
+    let body = r#"{"clientName":"n","clientType":"public","grantTypes":["urn:ietf:params:oauth:grant-type:device_code"]}"#;
+    let r: RegisterClientResponse = ok(&send(&mut service, t0(), &post("/client/register", body)));
+    let device_only = Client {
+        id: r.client_id.unwrap(),
+        secret: r.client_secret.unwrap(),
+    };
+    let response = exchange(&mut service, t0(), &device_only, &code, CALLBACK, VERIFIER);
+    assert_error(
+        &response,
+        ErrorCode::UnauthorizedClient,
+        400,
+        "authorization_code",
+    );
+}
+
+#[test]
+fn pending_requests_of_both_kinds_are_listed_and_decided_by_id() {
+    let mut service = Service::new(ServiceConfig::default());
+    let device_client = register(&mut service, t0(), &[DEFAULT_SCOPE]);
+    let started = start(&mut service, t0(), &device_client);
+    let user_code = started.user_code.unwrap();
+    let client = register_pkce(&mut service, t0(), &[DEFAULT_SCOPE]);
+    let pending = consent(
+        &mut service,
+        t0() + secs(1),
+        &authorize_query(&client, STATE),
+    );
+
+    let all = service.pending_requests(t0() + secs(1));
+    assert_eq!(all.len(), 2);
+    // The device code was issued first, so it expires first.
+    assert!(matches!(&all[0], PendingRequest::DeviceCode(info) if info.user_code == user_code));
+    assert_eq!(all[0].id(), user_code);
+    assert_eq!(all[1], PendingRequest::AuthorizationCode(pending.clone()));
+    assert_eq!(all[1].id(), pending.id);
+    assert_eq!(all[1].expires_at(), pending.expires_at);
+
+    let decided = service
+        .decide_pending(t0(), &user_code.to_lowercase(), true)
+        .unwrap();
+    assert_eq!(
+        decided,
+        Decided::DeviceCode {
+            user_code: user_code.clone()
+        }
+    );
+    let decided = service.decide_pending(t0(), &pending.id, true).unwrap();
+    let Decided::AuthorizationCode { location } = &decided else {
+        panic!("{decided:?}")
+    };
+    code_in(location, STATE);
+    assert!(!format!("{decided:?}").contains("code="), "{decided:?}");
+    assert!(service.pending_requests(t0()).is_empty());
+    assert_eq!(
+        service.decide_pending(t0(), &pending.id, false),
+        Err(ApprovalError::AlreadyUsed)
+    );
+    assert_eq!(
+        service.decide_pending(t0(), "BCDF-GHJK", true),
+        Err(ApprovalError::UnknownCode)
+    );
+}
+
+#[test]
+fn a_snapshot_keeps_pending_requests_and_codes() {
+    let mut service = Service::new(ServiceConfig::default());
+    let (client, code) = approved_code(&mut service);
+    let pending = consent(&mut service, t0(), &authorize_query(&client, STATE));
+    let json = serde_json::to_string(&service.snapshot()).unwrap();
+    assert!(!json.contains(VERIFIER), "the verifier is never stored");
+    let mut restored = Service::restore(
+        ServiceConfig::default(),
+        serde_json::from_str(&json).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        restored.pending_authorizations(t0()),
+        std::slice::from_ref(&pending)
+    );
+    let location = restored
+        .decide_authorization(t0(), &pending.id, true)
+        .unwrap();
+    let second = code_in(&location, STATE);
+    for code in [code, second] {
+        ok::<CreateTokenResponse>(&exchange(
+            &mut restored,
+            t0(),
+            &client,
+            &code,
+            CALLBACK,
+            VERIFIER,
+        ));
+    }
+    let debug = format!("{:?}", restored.snapshot());
+    assert!(debug.contains("authorization_requests: 2"), "{debug}");
+}
+
+#[test]
+fn a_format_1_snapshot_without_the_new_records_still_restores() {
+    let (service, client, token) = signed_in_setup(ServiceConfig::default());
+    let mut json = serde_json::to_value(service.snapshot()).unwrap();
+    json["version"] = serde_json::json!(1);
+    let state = json["state"].as_object_mut().unwrap();
+    state.remove("authorization_requests");
+    state.remove("authorization_codes");
+    for registration in state["registrations"].as_object_mut().unwrap().values_mut() {
+        let registration = registration.as_object_mut().unwrap();
+        registration.remove("redirect_uris");
+        registration.remove("issuer_url");
+    }
+    let snapshot: ServiceSnapshot = serde_json::from_value(json).unwrap();
+    assert_eq!(snapshot.version(), 1);
+    let mut restored = Service::restore(ServiceConfig::default(), snapshot).unwrap();
+    ok::<CreateTokenResponse>(&refresh(
+        &mut restored,
+        t0(),
+        &client,
+        &token.refresh_token.unwrap(),
+    ));
+    assert_eq!(restored.snapshot().version(), 2);
+}
+
+#[test]
+fn long_expired_requests_and_codes_are_swept_out() {
+    let mut service = Service::new(ServiceConfig::default());
+    let (client, _code) = approved_code(&mut service);
+    consent(&mut service, t0(), &authorize_query(&client, STATE));
+    assert_eq!(service.state.authorization_requests.len(), 2);
+    let much_later = t0() + secs(600) + EXPIRED_CODE_RETENTION;
+    // The registration lives 90 days, so this /authorize is still fine.
+    consent(&mut service, much_later, &authorize_query(&client, STATE));
+    assert_eq!(service.state.authorization_requests.len(), 1);
+    assert!(service.state.authorization_codes.is_empty());
 }
