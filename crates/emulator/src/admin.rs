@@ -1,6 +1,7 @@
 //! The admin API under `/_emulator/`: JSON in, JSON out, for scripts and
-//! tests that act as the person at the verification page or break the service
-//! on purpose. Documented, with examples, in the crate's README.
+//! tests that act as the person at the verification page or the consent page
+//! of `/authorize`, or break the service on purpose. Documented, with
+//! examples, in the crate's README.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,7 +15,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use ssoflow_core::ErrorCode;
-use ssoflow_test_transport::{ApprovalError, Counters, Fault, Service};
+use ssoflow_test_transport::{ApprovalError, Counters, Decided, Fault, PendingRequest, Service};
 
 use crate::{ADMIN_PREFIX, Shared};
 
@@ -49,80 +50,159 @@ fn epoch_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// `kind` of a pending sign-in started by StartDeviceAuthorization.
+const KIND_DEVICE_CODE: &str = "device_code";
+
+/// `kind` of a pending sign-in started at `/authorize`.
+const KIND_AUTHORIZATION_CODE: &str = "authorization_code";
+
+/// One pending sign-in of either kind. `id` decides it; a device code's `id`
+/// is its user code, also sent as `userCode` as before there were two kinds.
+/// Every entry has every member (`null` where it does not apply), so a
+/// script written for device codes alone still finds `userCode`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct PendingEntry {
-    user_code: String,
+    kind: &'static str,
+    id: String,
+    user_code: Option<String>,
     client_name: String,
     scopes: Vec<String>,
+    /// Where the browser goes once decided (authorization-code requests only).
+    redirect_uri: Option<String>,
     /// Seconds since the epoch.
     expires_at: u64,
 }
 
 async fn pending(State(shared): State<Arc<Shared>>) -> Response {
-    let pending = shared.read_service(|service| service.pending(SystemTime::now()));
+    let pending = shared.read_service(|service| service.pending_requests(SystemTime::now()));
     let entries: Vec<PendingEntry> = pending
         .into_iter()
-        .map(|info| PendingEntry {
-            expires_at: epoch_seconds(info.expires_at),
-            user_code: info.user_code,
-            client_name: info.client_name,
-            scopes: info.scopes,
+        .map(|request| match request {
+            PendingRequest::DeviceCode(info) => PendingEntry {
+                kind: KIND_DEVICE_CODE,
+                id: info.user_code.clone(),
+                user_code: Some(info.user_code),
+                client_name: info.client_name,
+                scopes: info.scopes,
+                redirect_uri: None,
+                expires_at: epoch_seconds(info.expires_at),
+            },
+            PendingRequest::AuthorizationCode(pending) => PendingEntry {
+                kind: KIND_AUTHORIZATION_CODE,
+                id: pending.id,
+                user_code: None,
+                client_name: pending.client_name,
+                scopes: pending.scopes,
+                redirect_uri: Some(pending.redirect_uri),
+                expires_at: epoch_seconds(pending.expires_at),
+            },
         })
         .collect();
     Json(entries).into_response()
 }
 
+/// `{"userCode": "…"}` (a device code, as before there were two kinds) or
+/// `{"id": "…"}` (either kind, as `GET pending` lists it).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct UserCodeInput {
-    user_code: String,
+struct DecisionInput {
+    #[serde(default)]
+    user_code: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
 }
 
 async fn approve(
     State(shared): State<Arc<Shared>>,
-    input: Result<Json<UserCodeInput>, JsonRejection>,
+    input: Result<Json<DecisionInput>, JsonRejection>,
 ) -> Response {
-    decide(&shared, input, Service::approve, "approved")
+    decide(&shared, input, true)
 }
 
 async fn deny(
     State(shared): State<Arc<Shared>>,
-    input: Result<Json<UserCodeInput>, JsonRejection>,
+    input: Result<Json<DecisionInput>, JsonRejection>,
 ) -> Response {
-    decide(&shared, input, Service::deny, "denied")
+    decide(&shared, input, false)
 }
 
 fn decide(
     shared: &Shared,
-    input: Result<Json<UserCodeInput>, JsonRejection>,
-    act: fn(&mut Service, &str, SystemTime) -> Result<(), ApprovalError>,
-    decision: &str,
+    input: Result<Json<DecisionInput>, JsonRejection>,
+    approve: bool,
 ) -> Response {
     let Json(input) = match input {
         Ok(input) => input,
         Err(rejection) => return bad_body(&rejection),
     };
-    match shared.with_service(|service| act(service, &input.user_code, SystemTime::now())) {
-        Ok(()) => {
-            Json(json!({ "userCode": input.user_code, "decision": decision })).into_response()
+    let decision = if approve { "approved" } else { "denied" };
+    let now = SystemTime::now();
+    match (input.user_code, input.id) {
+        (Some(user_code), None) => {
+            let result = shared.with_service(|service| {
+                if approve {
+                    service.approve(&user_code, now)
+                } else {
+                    service.deny(&user_code, now)
+                }
+            });
+            match result {
+                Ok(()) => Json(json!({
+                    "kind": KIND_DEVICE_CODE,
+                    "userCode": user_code,
+                    "decision": decision,
+                }))
+                .into_response(),
+                Err(refused) => approval_error(refused),
+            }
         }
-        Err(ApprovalError::UnknownCode) => error(
-            StatusCode::NOT_FOUND,
-            "unknown_code",
-            ApprovalError::UnknownCode.to_string(),
-        ),
-        Err(ApprovalError::Expired) => error(
-            StatusCode::GONE,
-            "expired",
-            ApprovalError::Expired.to_string(),
-        ),
-        Err(ApprovalError::AlreadyUsed) => error(
-            StatusCode::CONFLICT,
-            "already_used",
-            ApprovalError::AlreadyUsed.to_string(),
+        (None, Some(id)) => {
+            match shared.with_service(|service| service.decide_pending(now, &id, approve)) {
+                Ok(Decided::DeviceCode { user_code }) => Json(json!({
+                    "kind": KIND_DEVICE_CODE,
+                    "id": id,
+                    "userCode": user_code,
+                    "decision": decision,
+                }))
+                .into_response(),
+                // The Location carries the code: a script plays the browser
+                // and sends it to the application's listener.
+                Ok(Decided::AuthorizationCode { location }) => Json(json!({
+                    "kind": KIND_AUTHORIZATION_CODE,
+                    "id": id,
+                    "decision": decision,
+                    "location": location,
+                }))
+                .into_response(),
+                Err(ApprovalError::UnknownCode | ApprovalError::UnknownRequest) => error(
+                    StatusCode::NOT_FOUND,
+                    "unknown_code",
+                    "no pending sign-in has this id (a user code or an authorization request id)",
+                ),
+                Err(refused) => approval_error(refused),
+            }
+        }
+        _ => error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "give exactly one of userCode (a device code) or id (as GET pending lists it)",
         ),
     }
+}
+
+fn approval_error(refused: ApprovalError) -> Response {
+    let (status, code) = match refused {
+        ApprovalError::UnknownCode | ApprovalError::UnknownRequest => {
+            (StatusCode::NOT_FOUND, "unknown_code")
+        }
+        ApprovalError::Expired => (StatusCode::GONE, "expired"),
+        ApprovalError::AlreadyUsed => (StatusCode::CONFLICT, "already_used"),
+        ApprovalError::RandomUnavailable => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "random_unavailable")
+        }
+    };
+    error(status, code, refused.to_string())
 }
 
 async fn registrations(State(shared): State<Arc<Shared>>) -> Response {
@@ -254,6 +334,7 @@ struct CountersOutput {
     register_client: u64,
     start_device_authorization: u64,
     create_token: u64,
+    authorize: u64,
     other: u64,
 }
 
@@ -262,12 +343,14 @@ async fn counters(State(shared): State<Arc<Shared>>) -> Response {
         register_client,
         start_device_authorization,
         create_token,
+        authorize,
         other,
     } = shared.read_service(Service::counters);
     Json(CountersOutput {
         register_client,
         start_device_authorization,
         create_token,
+        authorize,
         other,
     })
     .into_response()

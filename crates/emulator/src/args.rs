@@ -37,7 +37,8 @@ pub struct EmulatorArgs {
     #[arg(long)]
     pub no_refresh_tokens: bool,
     /// Approve every device code without a person: on its first poll, or on the
-    /// first poll at least SECONDS after it was issued.
+    /// first poll at least SECONDS after it was issued. Every `/authorize`
+    /// request is approved at once, whatever SECONDS (it has no polls).
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, require_equals = true, default_missing_value = "0")]
     pub auto_approve: Option<DurationArg>,
     /// Answer every early poll with `slow_down`; by default one early poll per

@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use crate::{ADMIN_PREFIX, Emulator, EmulatorArgs, VERIFICATION_PATH};
+use crate::{ADMIN_PREFIX, AUTHORIZE_PATH, Emulator, EmulatorArgs, VERIFICATION_PATH};
 
 /// Runs an emulator configured by `args` until Ctrl-C or SIGTERM, on a
 /// runtime of its own; the exit code says whether it started and stopped
@@ -48,6 +48,7 @@ async fn run(args: &EmulatorArgs) -> ExitCode {
     }
     eprintln!("SSO OIDC emulator listening; endpoint URL {base}");
     eprintln!("  verification page  {base}{VERIFICATION_PATH}");
+    eprintln!("  PKCE consent page  {base}{AUTHORIZE_PATH} (opened by the application)");
     eprintln!(
         "  admin API          {base}{ADMIN_PREFIX}/ (pending, approve, deny, faults, counters)"
     );

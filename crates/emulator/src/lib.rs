@@ -1,18 +1,21 @@
 //! An AWS SSO OIDC emulator: the simulated [`Service`] of
 //! `ssoflow-test-transport` (the same code, not a copy) served over real HTTP
 //! on a loopback port, close enough to the real service that botocore and the
-//! AWS CLI cannot tell the difference, plus the verification page where a
-//! person approves or denies a device, and an admin API for scripts.
+//! AWS CLI cannot tell the difference, plus the pages where a person approves
+//! or denies a sign-in, and an admin API for scripts.
 //!
 //! **In scope:** `POST …/client/register`, `…/device_authorization` and
-//! `…/token` under any path prefix, with the real service's statuses,
-//! `x-amzn-ErrorType` and `x-amzn-RequestId` headers and OAuth error bodies;
-//! answers to malformed, oversized, slow and misdirected requests; the
-//! verification page (`/device`, with CSRF protection and a lockout after
-//! repeated wrong codes); the admin API under `/_emulator/` (see the crate's
-//! README); a state file that survives restarts. **Out of scope:** TLS,
-//! CreateTokenWithIAM and the PKCE `/authorize` endpoint (refused plainly),
-//! the portal API that consumes access tokens.
+//! `…/token` (device-code, authorization-code and refresh grants) under any
+//! path prefix, with the real service's statuses, `x-amzn-ErrorType` and
+//! `x-amzn-RequestId` headers and OAuth error bodies; answers to malformed,
+//! oversized, slow and misdirected requests; the verification page
+//! (`/device`, with CSRF protection and a lockout after repeated wrong
+//! codes); `GET /authorize` for the authorization-code grant with PKCE, at
+//! the root whatever the API's prefix, with the same consent page and a
+//! redirect to the application's loopback listener; the admin API under
+//! `/_emulator/` (see the crate's README); a state file that survives
+//! restarts. **Out of scope:** TLS, CreateTokenWithIAM (refused plainly), a
+//! sign-in step before consent, the portal API that consumes access tokens.
 //!
 //! # Example: a client registers over real HTTP
 //!
@@ -61,6 +64,12 @@ pub use state_file::StateFileError;
 
 /// Where the verification page is served, relative to the base URL.
 pub const VERIFICATION_PATH: &str = "/device";
+
+/// Where the authorization-code grant's browser-facing endpoint is served:
+/// always at the root of the host, as the AWS CLI builds its URL from the
+/// endpoint's scheme and host only (`wire-protocol.md` §7). Its consent form
+/// posts to `/authorize/decide`.
+pub const AUTHORIZE_PATH: &str = "/authorize";
 
 /// Where the admin API is served, relative to the base URL.
 pub const ADMIN_PREFIX: &str = "/_emulator";

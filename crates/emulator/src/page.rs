@@ -1,11 +1,14 @@
-//! The verification page a person visits: type (or confirm) the user code,
-//! see which client asks for which scopes, Allow or Deny, see the outcome.
+//! The pages a person visits: the device flow's verification page (type or
+//! confirm the user code, see which client asks for which scopes, Allow or
+//! Deny, see the outcome), and the authorization-code grant's `/authorize`,
+//! which shows the same consent page and then sends the browser back to the
+//! application's redirect URI.
 //!
 //! Plain server-rendered HTML with inline CSS. Every form carries a one-time
 //! CSRF token that must match a `SameSite=Strict` cookie set with it and must
 //! have been issued by this emulator in the last 15 minutes; an address that
-//! enters too many unknown codes is locked out for a while. The page sends a
-//! strict Content-Security-Policy and forbids framing, since an Allow button
+//! enters too many unknown codes is locked out for a while. The pages send a
+//! strict Content-Security-Policy and forbid framing, since an Allow button
 //! in someone else's frame could be clicked by trickery.
 
 use std::collections::HashMap;
@@ -15,13 +18,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::Form;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, Query, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
-use ssoflow_test_transport::{ApprovalError, PendingInfo};
+use ssoflow_test_transport::{
+    ApprovalError, AuthorizeRefusal, AuthorizeStep, PendingAuthorization, PendingInfo,
+};
 
-use crate::{Shared, VERIFICATION_PATH};
+use crate::{AUTHORIZE_PATH, Shared, VERIFICATION_PATH};
 
 /// The cookie that carries the CSRF token beside the form field.
 const CSRF_COOKIE: &str = "ssoflow_emulator_csrf";
@@ -35,6 +40,13 @@ const CSRF_CAPACITY: usize = 10_000;
 
 /// Wrong codes older than this are forgotten.
 const WRONG_CODE_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// The Content-Security-Policy of every page; a consent page for the
+/// authorization-code grant adds the redirect URI's origin to `form-action`,
+/// because browsers (Chromium at least) apply it to the redirect that follows
+/// the form's submission too.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
 
 /// The verification page's memory: CSRF tokens and wrong-code counts.
 pub(crate) struct PageGuard {
@@ -170,6 +182,17 @@ pub(crate) struct DecisionForm {
     decision: String,
 }
 
+/// `POST /authorize/decide`: Allow or Deny for an `/authorize` request.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AuthorizationForm {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    decision: String,
+}
+
 pub(crate) async fn enter_code(
     State(shared): State<Arc<Shared>>,
     Query(query): Query<EnterQuery>,
@@ -274,6 +297,63 @@ fn turned_away(
     None
 }
 
+/// `GET /authorize?…`, served at the root whatever path prefix the API is
+/// used under (the AWS CLI drops the endpoint's path, `wire-protocol.md` §7).
+/// A valid request gets the consent page, or with auto-approval a `302` to
+/// the redirect URI at once; a bad one gets a 400 page saying what is wrong,
+/// never a redirect (the redirect URI may be the very thing that is wrong).
+pub(crate) async fn authorize(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let step = shared.with_service(|service| service.authorize(SystemTime::now(), &query));
+    match step {
+        Ok(AuthorizeStep::Consent(pending)) => authorization_consent(&shared, &pending),
+        Ok(AuthorizeStep::Redirect(location)) => redirect(StatusCode::FOUND, &location),
+        Err(refusal) => authorize_refused(&refusal),
+    }
+}
+
+/// `POST /authorize/decide`: the consent page's Allow or Deny, answered
+/// with `303 See Other` to the redirect URI with the code or `access_denied`.
+/// The same CSRF check as the verification page's forms; no lockout, because
+/// a request id (128 random bits) leaves nothing to guess.
+pub(crate) async fn decide_authorization(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Form(form): Form<AuthorizationForm>,
+) -> Response {
+    if !shared.page.take_csrf(&form.csrf, &headers, Instant::now()) {
+        return authorize_page(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "stale",
+            "This form has expired or did not come from this page. Start the sign-in again in \
+             the application (cookies must be allowed for this site).",
+        );
+    }
+    let approve = match form.decision.as_str() {
+        "allow" => true,
+        "deny" => false,
+        _ => {
+            return authorize_page(
+                StatusCode::BAD_REQUEST,
+                "Choose Allow or Deny",
+                "error",
+                "Choose Allow or Deny. Start the sign-in again in the application to get a new \
+                 form.",
+            );
+        }
+    };
+    let decided = shared
+        .with_service(|service| service.decide_authorization(SystemTime::now(), &form.id, approve));
+    match decided {
+        Ok(location) => redirect(StatusCode::SEE_OTHER, &location),
+        Err(error) => authorization_not_decidable(error),
+    }
+}
+
 /// The answer to a code that cannot be decided; unknown codes count towards
 /// the lockout.
 fn refused(
@@ -285,7 +365,8 @@ fn refused(
 ) -> Response {
     let shown = escape(code);
     match error {
-        ApprovalError::UnknownCode => {
+        // A user code is looked up, never a request id; both are unknown alike.
+        ApprovalError::UnknownCode | ApprovalError::UnknownRequest => {
             if let Some(wait) = shared.page.record_wrong_code(ip, now) {
                 return locked_out(wait);
             }
@@ -317,7 +398,81 @@ fn refused(
                  denied this request before. Start the sign-in again if you need a new one."
             ),
         ),
+        ApprovalError::RandomUnavailable => no_randomness(),
     }
+}
+
+/// The page for a consent form whose request can no longer be decided.
+fn authorization_not_decidable(error: ApprovalError) -> Response {
+    match error {
+        ApprovalError::UnknownRequest | ApprovalError::UnknownCode => authorize_page(
+            StatusCode::NOT_FOUND,
+            "Unknown sign-in request",
+            "unknown",
+            "This emulator has no such sign-in request (it may have been restarted without a \
+             state file). Start the sign-in again in the application.",
+        ),
+        ApprovalError::Expired => authorize_page(
+            StatusCode::GONE,
+            "Sign-in request expired",
+            "expired",
+            "This sign-in request has expired. Start the sign-in again in the application.",
+        ),
+        ApprovalError::AlreadyUsed => authorize_page(
+            StatusCode::CONFLICT,
+            "Sign-in request already decided",
+            "used",
+            "This sign-in request was already allowed or denied. Start the sign-in again if you \
+             need a new one.",
+        ),
+        ApprovalError::RandomUnavailable => no_randomness(),
+    }
+}
+
+/// The 400 page for a bad `/authorize` request (500 if the service could not
+/// draw a random id), naming what is wrong; never a redirect.
+fn authorize_refused(refusal: &AuthorizeRefusal) -> Response {
+    let status = match refusal {
+        AuthorizeRefusal::RandomUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let parameter = refusal
+        .parameter()
+        .map(|name| format!(r#" data-parameter="{}""#, escape(name)))
+        .unwrap_or_default();
+    let body = format!(
+        r#"<h1>This sign-in request cannot be used</h1>
+<p id="result" data-outcome="refused"{parameter}>The application sent a sign-in request that this
+service refuses: {reason}.</p>
+<p>Start the sign-in again in the application. If this keeps happening, the application (or its
+configuration) has a bug.</p>"#,
+        reason = escape(&refusal.to_string()),
+    );
+    html(status, "Sign-in request refused", &body)
+}
+
+/// A redirect to `location` (the application's redirect URI), or a 500 page
+/// if it cannot be a header value (the service only accepts printable ASCII
+/// redirect URIs, so this does not happen).
+fn redirect(status: StatusCode, location: &str) -> Response {
+    let Ok(value) = HeaderValue::from_str(location) else {
+        return authorize_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Cannot redirect",
+            "error",
+            "The redirect URI cannot be sent in a Location header.",
+        );
+    };
+    let mut response = status.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, value);
+    // The Location carries the authorization code.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
 }
 
 fn code_form(shared: &Shared, status: StatusCode, code: &str, message: Option<&str>) -> Response {
@@ -340,52 +495,167 @@ fn code_form(shared: &Shared, status: StatusCode, code: &str, message: Option<&s
 </form>"#,
         code = escape(code),
     );
-    with_csrf_cookie(html(status, "Sign in a device", &body), &csrf)
+    with_csrf_cookie(
+        html(status, "Sign in a device", &body),
+        &csrf,
+        VERIFICATION_PATH,
+    )
+}
+
+/// What a consent page asks about. Both grants show the same page; only
+/// what the person checks, and where the form goes, differ.
+struct ConsentRequest<'a> {
+    client_name: &'a str,
+    scopes: &'a [String],
+    expires_at: SystemTime,
+    subject: Subject<'a>,
+}
+
+enum Subject<'a> {
+    /// The device flow: compare the code with the one the application shows.
+    UserCode(&'a str),
+    /// The authorization-code grant: the browser then goes back to the
+    /// application's redirect URI.
+    Redirect {
+        id: &'a str,
+        host: &'a str,
+        /// The redirect URI as a CSP source for `form-action`.
+        origin: Option<String>,
+    },
 }
 
 fn consent(shared: &Shared, info: &PendingInfo) -> Response {
+    render_consent(
+        shared,
+        &ConsentRequest {
+            client_name: &info.client_name,
+            scopes: &info.scopes,
+            expires_at: info.expires_at,
+            subject: Subject::UserCode(&info.user_code),
+        },
+    )
+}
+
+fn authorization_consent(shared: &Shared, pending: &PendingAuthorization) -> Response {
+    render_consent(
+        shared,
+        &ConsentRequest {
+            client_name: &pending.client_name,
+            scopes: &pending.scopes,
+            expires_at: pending.expires_at,
+            subject: Subject::Redirect {
+                id: &pending.id,
+                host: &pending.redirect_host,
+                origin: csp_origin(&pending.redirect_uri, &pending.redirect_host),
+            },
+        },
+    )
+}
+
+/// A redirect URI as a CSP source: `scheme://host[:port]` for a host of
+/// letters, digits, dots and dashes with an optional numeric port; for
+/// anything else (IPv6 literals, which CSP sources cannot name) the scheme
+/// alone, `http:`, which is weaker but lets the redirect through. `None` for
+/// a scheme other than http(s), which registration does not let through.
+fn csp_origin(redirect_uri: &str, host: &str) -> Option<String> {
+    let scheme = redirect_uri.split_once("://")?.0;
+    if !matches!(scheme, "http" | "https") {
+        return None;
+    }
+    let (name, port) = host.split_once(':').unwrap_or((host, ""));
+    let plain = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && port.bytes().all(|b| b.is_ascii_digit());
+    Some(if plain {
+        format!("{scheme}://{host}")
+    } else {
+        format!("{scheme}:")
+    })
+}
+
+fn render_consent(shared: &Shared, request: &ConsentRequest<'_>) -> Response {
     let Some(csrf) = shared.page.issue_csrf(Instant::now()) else {
         return no_randomness();
     };
-    let client = if info.client_name.is_empty() {
+    let client = if request.client_name.is_empty() {
         "An unnamed application".to_owned()
     } else {
         format!(
             "<strong id=\"client\">{}</strong>",
-            escape(&info.client_name)
+            escape(request.client_name)
         )
     };
-    let scopes = if info.scopes.is_empty() {
+    let scopes = if request.scopes.is_empty() {
         "<p id=\"scopes\">It asks for no scopes: a legacy sign-in whose token cannot be \
          refreshed.</p>"
             .to_owned()
     } else {
-        let items: String = info
+        let items: String = request
             .scopes
             .iter()
             .map(|scope| format!("<li><code>{}</code></li>", escape(scope)))
             .collect();
         format!("<p>It asks for these scopes:</p><ul id=\"scopes\">{items}</ul>")
     };
-    let minutes_left = info
+    let minutes_left = request
         .expires_at
         .duration_since(SystemTime::now())
         .map_or(0, |left| left.as_secs().div_ceil(60));
+    let (check, action, field, cookie_path) = match &request.subject {
+        Subject::UserCode(code) => {
+            let code = escape(code);
+            (
+                format!(
+                    r#"Check that the application shows the same code: <strong class="code" id="code">{code}</strong>
+(it expires in {minutes_left} min)."#
+                ),
+                format!("{VERIFICATION_PATH}/decide"),
+                format!(r#"<input type="hidden" name="user_code" value="{code}">"#),
+                VERIFICATION_PATH,
+            )
+        }
+        Subject::Redirect { id, host, .. } => (
+            format!(
+                r#"Your browser then goes back to the application at <strong id="redirect">{}</strong>.
+This request expires in {minutes_left} min."#,
+                escape(host)
+            ),
+            format!("{AUTHORIZE_PATH}/decide"),
+            format!(r#"<input type="hidden" name="id" value="{}">"#, escape(id)),
+            AUTHORIZE_PATH,
+        ),
+    };
     let body = format!(
         r#"<h1>Allow this sign-in?</h1>
 <p>{client} wants to sign in on your behalf.</p>
 {scopes}
-<p>Check that the application shows the same code: <strong class="code" id="code">{code}</strong>
-(it expires in {minutes_left} min).</p>
-<form method="post" action="{VERIFICATION_PATH}/decide" class="decide">
+<p>{check}</p>
+<form method="post" action="{action}" class="decide">
   <input type="hidden" name="csrf" value="{csrf}">
-  <input type="hidden" name="user_code" value="{code}">
+  {field}
   <button id="allow" type="submit" name="decision" value="allow">Allow</button>
   <button id="deny" type="submit" name="decision" value="deny" class="secondary">Deny</button>
-</form>"#,
-        code = escape(&info.user_code),
+</form>"#
     );
-    with_csrf_cookie(html(StatusCode::OK, "Allow this sign-in?", &body), &csrf)
+    let mut response = html(StatusCode::OK, "Allow this sign-in?", &body);
+    if let Subject::Redirect {
+        origin: Some(origin),
+        ..
+    } = &request.subject
+    {
+        let policy = CONTENT_SECURITY_POLICY.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {origin}"),
+        );
+        if let Ok(value) = HeaderValue::from_str(&policy) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+    with_csrf_cookie(response, &csrf, cookie_path)
 }
 
 fn decided(info: &PendingInfo, allowed: bool) -> Response {
@@ -452,12 +722,23 @@ fn no_randomness() -> Response {
     )
 }
 
-/// A page with one message; `outcome` lands in `data-outcome` for tests and scripts.
+/// A page of the verification page with one message; `outcome` lands in
+/// `data-outcome` for tests and scripts.
 fn message_page(status: StatusCode, title: &str, outcome: &str, message: &str) -> Response {
     let body = format!(
         r#"<h1>{title}</h1>
 <p id="result" data-outcome="{outcome}">{message}</p>
 <p><a href="{VERIFICATION_PATH}">Enter another code</a></p>"#
+    );
+    html(status, title, &body)
+}
+
+/// A page of `/authorize` with one message: as [`message_page`], without the
+/// link to enter a device code, which means nothing to this flow.
+fn authorize_page(status: StatusCode, title: &str, outcome: &str, message: &str) -> Response {
+    let body = format!(
+        r#"<h1>{title}</h1>
+<p id="result" data-outcome="{outcome}">{message}</p>"#
     );
     html(status, title, &body)
 }
@@ -505,9 +786,7 @@ fn html(status: StatusCode, title: &str, body: &str) -> Response {
     );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-        ),
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
@@ -518,9 +797,10 @@ fn html(status: StatusCode, title: &str, body: &str) -> Response {
     response
 }
 
-fn with_csrf_cookie(mut response: Response, token: &str) -> Response {
-    let cookie =
-        format!("{CSRF_COOKIE}={token}; Path={VERIFICATION_PATH}; HttpOnly; SameSite=Strict");
+/// Sets the CSRF cookie for the forms under `path` only, so the two flows'
+/// pages keep their tokens apart.
+fn with_csrf_cookie(mut response: Response, token: &str, path: &str) -> Response {
+    let cookie = format!("{CSRF_COOKIE}={token}; Path={path}; HttpOnly; SameSite=Strict");
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
@@ -568,6 +848,25 @@ mod tests {
             escape(r#"<script>"a" & 'b'</script>"#),
             "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
         );
+    }
+
+    #[test]
+    fn csp_origins_only_for_plain_hosts() {
+        assert_eq!(
+            csp_origin("http://127.0.0.1:49152/oauth/callback", "127.0.0.1:49152").as_deref(),
+            Some("http://127.0.0.1:49152")
+        );
+        assert_eq!(
+            csp_origin("https://app.example/cb", "app.example").as_deref(),
+            Some("https://app.example")
+        );
+        // CSP sources cannot name IPv6 literals: the scheme alone then.
+        assert_eq!(
+            csp_origin("http://[::1]:5/cb", "[::1]:5").as_deref(),
+            Some("http:")
+        );
+        assert_eq!(csp_origin("http://a;b/cb", "a;b").as_deref(), Some("http:"));
+        assert_eq!(csp_origin("myapp:/cb", "x"), None);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
-use crate::{ADMIN_PREFIX, Shared, VERIFICATION_PATH, admin, api, page};
+use crate::{ADMIN_PREFIX, AUTHORIZE_PATH, Shared, VERIFICATION_PATH, admin, api, page};
 
 /// A client that sends no complete request head within this time is
 /// disconnected, so a stalled or malicious client cannot hold a connection.
@@ -40,9 +40,12 @@ struct DroppedOnPurpose;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let decide = format!("{VERIFICATION_PATH}/decide");
+    let decide_authorization = format!("{AUTHORIZE_PATH}/decide");
     Router::new()
         .route(VERIFICATION_PATH, get(page::enter_code).post(page::review))
         .route(&decide, post(page::decide))
+        .route(AUTHORIZE_PATH, get(page::authorize))
+        .route(&decide_authorization, post(page::decide_authorization))
         .nest(ADMIN_PREFIX, admin::router())
         .fallback(api::operation)
         .with_state(shared)

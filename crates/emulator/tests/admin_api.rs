@@ -9,11 +9,13 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use common::*;
 use serde_json::{Value, json};
 use ssoflow_core::ErrorCode;
+use ssoflow_core::pkce;
+use ssoflow_core::secret::{AuthorizationCode, CodeVerifier};
 use ssoflow_core::wire::CreateTokenResponse;
 use ssoflow_emulator::{EmulatorConfig, EmulatorThread};
 
@@ -255,7 +257,7 @@ fn faults_are_queued_for_the_next_requests_and_counters_count() {
     assert_eq!(status, 200);
     assert_eq!(
         counters,
-        json!({"registerClient": 8, "startDeviceAuthorization": 0, "createToken": 0, "other": 1})
+        json!({"registerClient": 8, "startDeviceAuthorization": 0, "createToken": 0, "authorize": 0, "other": 1})
     );
 
     let (status, body) = admin(
@@ -287,4 +289,145 @@ fn unknown_admin_routes_say_where_to_look() {
             .contains("/_emulator/approvals"),
         "{body}"
     );
+}
+
+/// Registers for the PKCE flow and opens `/authorize` as the AWS CLI does;
+/// returns the client and the pending request's id.
+fn pending_authorization(emulator: &EmulatorThread, name: &str) -> (Client, String) {
+    let base = emulator.base_url();
+    let body = json!({
+        "clientName": name, "clientType": "public",
+        "grantTypes": ["authorization_code", "refresh_token"],
+        "redirectUris": [pkce::REGISTERED_REDIRECT_URI],
+        "scopes": ["sso:account:access"],
+    });
+    let registered: ssoflow_core::wire::RegisterClientResponse = ok(&post_json(
+        &format!("{base}/client/register"),
+        body.to_string(),
+    ));
+    let client = Client {
+        id: registered.client_id.unwrap(),
+        secret: registered.client_secret.unwrap(),
+    };
+    let page = get(&format!(
+        "{base}/authorize?response_type=code&client_id={}&redirect_uri={}&state=st\
+         &code_challenge_method=S256&scopes=sso%3Aaccount%3Aaccess&code_challenge={}",
+        client.id,
+        pkce::percent_encode(CALLBACK),
+        pkce::code_challenge(VERIFIER),
+    ));
+    assert_eq!(page.status(), 200);
+    let pending = emulator.with_service(|s| s.pending_authorizations(SystemTime::now()));
+    let id = pending.last().unwrap().id.clone();
+    (client, id)
+}
+
+const CALLBACK: &str = "http://127.0.0.1:50000/oauth/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+#[test]
+fn pending_lists_both_kinds_and_both_are_decided_by_id() {
+    let emulator = EmulatorThread::start(EmulatorConfig::default()).unwrap();
+    let base = emulator.base_url().to_owned();
+    let device_client = register(&base, "device", &["sso:account:access"]);
+    let started = start_authorization(&base, &device_client);
+    let user_code = started.user_code.unwrap();
+    let (client, id) = pending_authorization(&emulator, "browser");
+
+    let (status, pending) = admin(&emulator, "GET", "/pending", None);
+    assert_eq!(status, 200);
+    let pending = pending.as_array().unwrap();
+    assert_eq!(pending.len(), 2, "{pending:?}");
+    // The device code was issued first, so it expires first.
+    assert_eq!(pending[0]["kind"], "device_code");
+    assert_eq!(pending[0]["id"], user_code.as_str());
+    assert_eq!(pending[0]["userCode"], user_code.as_str());
+    assert_eq!(pending[1]["kind"], "authorization_code");
+    assert_eq!(pending[1]["id"], id.as_str());
+    assert_eq!(pending[1]["clientName"], "browser");
+    assert_eq!(pending[1]["scopes"], json!(["sso:account:access"]));
+    assert_eq!(pending[1]["redirectUri"], CALLBACK);
+    assert!(pending[1]["userCode"].is_null());
+    assert!(pending[0]["redirectUri"].is_null());
+    assert!(pending[1]["expiresAt"].as_u64().unwrap() > 1_700_000_000);
+
+    // By id, either kind; the device code's id is its user code.
+    let (status, body) = admin(
+        &emulator,
+        "POST",
+        "/approve",
+        Some(json!({"id": user_code})),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        (body["kind"].as_str(), body["decision"].as_str()),
+        (Some("device_code"), Some("approved"))
+    );
+    let (status, body) = admin(&emulator, "POST", "/approve", Some(json!({"id": id})));
+    assert_eq!(status, 200);
+    assert_eq!(body["kind"], "authorization_code");
+    assert_eq!(body["decision"], "approved");
+    let location = body["location"].as_str().unwrap();
+    let query = location.strip_prefix(&format!("{CALLBACK}?")).unwrap();
+    let params = pkce::parse_query(query).unwrap();
+    assert_eq!(params[0].0, "code");
+    assert_eq!(params[1], ("state".to_owned(), "st".to_owned()));
+    let (_, pending) = admin(&emulator, "GET", "/pending", None);
+    assert_eq!(pending, json!([]));
+
+    // The code a script gets this way works like the browser's.
+    let exchange = ssoflow_core::wire::CreateTokenRequest::authorization_code(
+        &client.id,
+        &client.secret,
+        &AuthorizationCode::new(params[0].1.clone()),
+        CALLBACK,
+        &CodeVerifier::new(VERIFIER),
+    );
+    ok::<CreateTokenResponse>(&post_json(
+        &format!("{base}/token"),
+        ssoflow_core::wire::encode(&exchange),
+    ));
+    std::thread::sleep(Duration::from_secs(1));
+    ok::<CreateTokenResponse>(&poll(&base, &device_client, &started.device_code.unwrap()));
+
+    // Decided is decided; unknown is unknown; one of the two fields, not both.
+    let (status, body) = admin(&emulator, "POST", "/deny", Some(json!({"id": id})));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("already_used"))
+    );
+    let (status, body) = admin(
+        &emulator,
+        "POST",
+        "/deny",
+        Some(json!({"id": "nothing-like-it"})),
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown_code"))
+    );
+    let (status, _) = admin(
+        &emulator,
+        "POST",
+        "/deny",
+        Some(json!({"id": id, "userCode": user_code})),
+    );
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn deny_by_id_sends_access_denied_and_counters_count_authorize() {
+    let emulator = EmulatorThread::start(EmulatorConfig::default()).unwrap();
+    let (_, id) = pending_authorization(&emulator, "refused");
+    let (status, body) = admin(&emulator, "POST", "/deny", Some(json!({"id": id})));
+    assert_eq!(status, 200);
+    assert_eq!(body["decision"], "denied");
+    assert_eq!(
+        body["location"],
+        format!("{CALLBACK}?error=access_denied&state=st")
+    );
+    get(&format!("{}/authorize", emulator.base_url()));
+    let (_, counters) = admin(&emulator, "GET", "/counters", None);
+    assert_eq!(counters["authorize"], 2);
+    assert_eq!(counters["other"], 0);
 }

@@ -91,6 +91,83 @@ fn registrations_pending_codes_and_refresh_tokens_survive_a_restart() {
 }
 
 #[test]
+fn a_pending_authorization_code_request_survives_a_restart() {
+    use ssoflow_core::pkce;
+    use ssoflow_core::secret::{AuthorizationCode, CodeVerifier};
+
+    const CALLBACK: &str = "http://127.0.0.1:50001/oauth/callback";
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let dir = scratch("pkce");
+    let path = dir.join("state.json");
+
+    let emulator = EmulatorThread::start(with_state_file(&path)).unwrap();
+    let base = emulator.base_url().to_owned();
+    let body = serde_json::json!({
+        "clientName": "pkce-survivor", "clientType": "public",
+        "grantTypes": ["authorization_code", "refresh_token"],
+        "redirectUris": [pkce::REGISTERED_REDIRECT_URI],
+        "issuerUrl": START_URL,
+        "scopes": ["sso:account:access"],
+    });
+    let registered: wire::RegisterClientResponse = ok(&post_json(
+        &format!("{base}/client/register"),
+        body.to_string(),
+    ));
+    let client = Client {
+        id: registered.client_id.unwrap(),
+        secret: registered.client_secret.unwrap(),
+    };
+    let consent = get(&format!(
+        "{base}/authorize?response_type=code&client_id={}&redirect_uri={}&state=kept\
+         &code_challenge_method=S256&scopes=sso%3Aaccount%3Aaccess&code_challenge={}",
+        client.id,
+        pkce::percent_encode(CALLBACK),
+        pkce::code_challenge(VERIFIER),
+    ));
+    assert_eq!(consent.status(), 200);
+    let before = emulator.with_service(|s| s.pending_authorizations(SystemTime::now()));
+    assert_eq!(before.len(), 1);
+    emulator.stop().unwrap();
+
+    let restarted = EmulatorThread::start(with_state_file(&path)).unwrap();
+    let base = restarted.base_url().to_owned();
+    let after = restarted.with_service(|s| s.pending_authorizations(SystemTime::now()));
+    assert_eq!(
+        after, before,
+        "the same request, with the same id and redirect"
+    );
+    let location = restarted
+        .with_service(|s| s.decide_authorization(SystemTime::now(), &after[0].id, true))
+        .unwrap();
+    let query = location.strip_prefix(&format!("{CALLBACK}?")).unwrap();
+    let params = pkce::parse_query(query).unwrap();
+    assert_eq!(params[1], ("state".to_owned(), "kept".to_owned()));
+    let exchange = CreateTokenRequest::authorization_code(
+        &client.id,
+        &client.secret,
+        &AuthorizationCode::new(params[0].1.clone()),
+        CALLBACK,
+        &CodeVerifier::new(VERIFIER),
+    );
+    let token: CreateTokenResponse = ok(&post_json(
+        &format!("{base}/token"),
+        wire::encode(&exchange),
+    ));
+    restarted.stop().unwrap();
+
+    // The spent code and the refresh token it issued are state too.
+    let third = EmulatorThread::start(with_state_file(&path)).unwrap();
+    let base = third.base_url().to_owned();
+    let reused = post_json(&format!("{base}/token"), wire::encode(&exchange));
+    assert_eq!(error_of(&reused).code, ErrorCode::InvalidGrant);
+    assert_eq!(
+        error_of(&refresh(&base, &client, &token.refresh_token.unwrap())).code,
+        ErrorCode::InvalidGrant,
+        "revoked by the reuse"
+    );
+}
+
+#[test]
 fn a_corrupt_state_file_stops_the_start_and_says_which_file() {
     let dir = scratch("corrupt");
     let path = dir.join("state.json");

@@ -142,3 +142,119 @@ pub(crate) fn raw_exchange(addr: std::net::SocketAddr, bytes: &[u8], timeout: Du
     }
     String::from_utf8_lossy(&received).into_owned()
 }
+
+/// A person's browser without JavaScript: remembers the CSRF cookie, fills
+/// in forms, and (like a real one) follows no redirect by itself, so tests
+/// see each Location.
+pub(crate) struct Browser {
+    pub(crate) base: String,
+    pub(crate) cookie: Option<String>,
+}
+
+pub(crate) struct Page {
+    pub(crate) status: u16,
+    pub(crate) html: String,
+}
+
+impl Page {
+    pub(crate) fn csrf(&self) -> String {
+        let marker = r#"name="csrf" value=""#;
+        let start = self.html.find(marker).expect("a form") + marker.len();
+        self.html[start..start + 48].to_owned()
+    }
+    /// The value of the form's hidden input `name`.
+    pub(crate) fn hidden(&self, name: &str) -> String {
+        let marker = format!(r#"type="hidden" name="{name}" value=""#);
+        let start = self.html.find(&marker).expect("the field") + marker.len();
+        let end = start + self.html[start..].find('"').unwrap();
+        self.html[start..end].to_owned()
+    }
+    pub(crate) fn outcome(&self) -> Option<&str> {
+        let marker = r#"data-outcome=""#;
+        let start = self.html.find(marker)? + marker.len();
+        let end = start + self.html[start..].find('"')?;
+        Some(&self.html[start..end])
+    }
+}
+
+impl Browser {
+    pub(crate) fn new(emulator: &EmulatorThread) -> Browser {
+        Browser {
+            base: emulator.base_url().to_owned(),
+            cookie: None,
+        }
+    }
+
+    /// Keeps the cookie a response sets and reads the page it carries.
+    pub(crate) fn remember(&mut self, response: &http::Response<Vec<u8>>) -> Page {
+        self.keep_cookie(response);
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(response.headers()["x-frame-options"], "DENY");
+        Page {
+            status: response.status().as_u16(),
+            html: String::from_utf8(response.body().clone()).unwrap(),
+        }
+    }
+
+    fn keep_cookie(&mut self, response: &http::Response<Vec<u8>>) {
+        if let Some(set) = response.headers().get("set-cookie") {
+            let set = set.to_str().unwrap();
+            assert!(
+                set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+                "{set}"
+            );
+            self.cookie = Some(set.split(';').next().unwrap().to_owned());
+        }
+    }
+
+    pub(crate) fn open(&mut self, url: &str) -> Page {
+        let response = get(url);
+        self.remember(&response)
+    }
+
+    pub(crate) fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let response = self.post_form(path, fields);
+        self.remember(&response)
+    }
+
+    /// Posts a form with the cookie and returns the answer as it is (a
+    /// redirect, say); keeps any cookie it sets.
+    pub(crate) fn post_form(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> http::Response<Vec<u8>> {
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.replace(' ', "+")))
+            .collect();
+        let mut request = http::Request::post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = send_request(request.body(body.join("&").into_bytes()).unwrap()).unwrap();
+        self.keep_cookie(&response);
+        response
+    }
+
+    /// Enters `code` on a fresh form and returns the page that follows.
+    pub(crate) fn enter(&mut self, code: &str) -> Page {
+        let form = self.open(&format!("{}/device", self.base));
+        self.submit("/device", &[("csrf", &form.csrf()), ("user_code", code)])
+    }
+
+    pub(crate) fn decide(&mut self, review: &Page, code: &str, decision: &str) -> Page {
+        self.submit(
+            "/device/decide",
+            &[
+                ("csrf", &review.csrf()),
+                ("user_code", code),
+                ("decision", decision),
+            ],
+        )
+    }
+}
