@@ -232,7 +232,17 @@ fn every_bad_authorize_request_gets_a_400_page_and_no_redirect() {
     let emulator = EmulatorThread::start(config).unwrap();
     let api = emulator.base_url().to_owned();
     let client = register_pkce(&api, "bad-requests");
-    let device_client = register(&api, "device-only", &[DEFAULT_SCOPE]);
+    let device_client = register(&api, "no-redirect-uris", &[DEFAULT_SCOPE]);
+    let body = serde_json::json!({
+        "clientName": "device-only", "clientType": "public",
+        "grantTypes": [wire::GRANT_DEVICE_CODE, wire::GRANT_REFRESH_TOKEN],
+        "redirectUris": [pkce::REGISTERED_REDIRECT_URI],
+    });
+    let registered: wire::RegisterClientResponse = ok(&post_json(
+        &format!("{api}/client/register"),
+        body.to_string(),
+    ));
+    let device_only = registered.client_id.unwrap();
     let expired = register_pkce(&api, "expired");
     emulator.with_service(|s| s.expire_registration(&expired.id));
     let good = authorize_query(&client);
@@ -249,6 +259,11 @@ fn every_bad_authorize_request_gets_a_400_page_and_no_redirect() {
             "names no registered client",
         ),
         (with(&client.id, &expired.id), "client_id", "expired"),
+        (
+            with(&client.id, &device_only),
+            "client_id",
+            "not registered for the authorization_code grant",
+        ),
         (
             with(&format!("redirect_uri={callback}&"), ""),
             "redirect_uri",
@@ -277,6 +292,11 @@ fn every_bad_authorize_request_gets_a_400_page_and_no_redirect() {
             "/elsewhere",
         ),
         (
+            with("response_type=code&", ""),
+            "response_type",
+            "is missing",
+        ),
+        (
             with("response_type=code", "response_type=token"),
             "response_type",
             "only &quot;code&quot;",
@@ -285,6 +305,11 @@ fn every_bad_authorize_request_gets_a_400_page_and_no_redirect() {
             with("code_challenge_method=S256", "code_challenge_method=plain"),
             "code_challenge_method",
             "only &quot;S256&quot;",
+        ),
+        (
+            with("code_challenge_method=S256&", ""),
+            "code_challenge_method",
+            "is missing",
         ),
         (
             with(&format!("&code_challenge={CHALLENGE}"), ""),
@@ -300,7 +325,13 @@ fn every_bad_authorize_request_gets_a_400_page_and_no_redirect() {
             "scopes",
             "&quot;admin&quot; is not one of",
         ),
+        (
+            with(CHALLENGE, &format!("{CHALLENGE}%3D")),
+            "code_challenge",
+            "43 base64url",
+        ),
         (format!("{good}&state=again"), "state", "more than once"),
+        (format!("client_id=a&{good}"), "client_id", "more than once"),
     ];
     for (query, parameter, says) in cases {
         let response = get(&authorize_url(&emulator, &query));
@@ -321,6 +352,15 @@ fn every_bad_authorize_request_gets_a_400_page_and_no_redirect() {
         );
         assert!(html.contains(r#"data-outcome="refused""#));
     }
+    // Longer than any real request: refused whole, no parameter to blame.
+    let long = get(&authorize_url(
+        &emulator,
+        &format!("{good}&pad={}", "x".repeat(pkce::MAX_QUERY_LEN)),
+    ));
+    assert_eq!(long.status(), 400);
+    assert!(long.headers().get("location").is_none());
+    let html = String::from_utf8(long.body().clone()).unwrap();
+    assert!(html.contains("longer than 8192 bytes"), "{html}");
     assert!(
         emulator
             .with_service(|s| s.pending_requests(SystemTime::now()))
