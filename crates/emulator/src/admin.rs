@@ -175,10 +175,19 @@ fn decide(
                     "location": location,
                 }))
                 .into_response(),
+                // Said of either kind, as the id may name either.
                 Err(ApprovalError::UnknownCode | ApprovalError::UnknownRequest) => error(
                     StatusCode::NOT_FOUND,
                     "unknown_code",
                     "no pending sign-in has this id (a user code or an authorization request id)",
+                ),
+                Err(ApprovalError::Expired) => {
+                    error(StatusCode::GONE, "expired", "this sign-in has expired")
+                }
+                Err(ApprovalError::AlreadyUsed) => error(
+                    StatusCode::CONFLICT,
+                    "already_used",
+                    "this sign-in was already allowed or denied",
                 ),
                 Err(refused) => approval_error(refused),
             }
