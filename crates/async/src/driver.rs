@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use ssoflow_core::drive::{Action, Drive, DriveError, SignIn};
-use ssoflow_core::{DeviceFlow, Event, Flow, RefreshFlow, Token, UserPrompt};
+use ssoflow_core::{AuthCodeFlow, DeviceFlow, Event, Flow, RefreshFlow, Token, UserPrompt};
 
-use crate::{AsyncClock, AsyncTransport};
+use crate::{AsyncCallbackListener, AsyncClock, AsyncTransport};
 
 /// Runs flows over an [`AsyncTransport`], sleeping on an [`AsyncClock`];
 /// optionally time-limited. Methods take `&self`, so one driver serves many
@@ -67,6 +67,41 @@ impl<T: AsyncTransport, C: AsyncClock> AsyncDriver<T, C> {
     /// Runs a refresh to its end and returns the refreshed token.
     pub async fn refresh(&self, mut flow: RefreshFlow) -> Result<Token, DriveError> {
         self.run(&mut flow, |_| {}).await
+    }
+
+    /// Runs an authorization-code flow to its end: while it waits, each
+    /// request `listener` receives goes to the flow, and the listener answers
+    /// the browser as the flow decides. `on_event` gets every event; the
+    /// first is [`Event::AuthorizationUrl`] with the URL to open. The
+    /// listener must be the one whose port the flow was made with.
+    pub async fn sign_in_with_browser<L: AsyncCallbackListener>(
+        &self,
+        mut flow: AuthCodeFlow,
+        listener: &mut L,
+        mut on_event: impl FnMut(Event),
+    ) -> Result<SignIn, DriveError> {
+        let mut drive = Drive::new(&mut flow, self.clock.now(), self.time_limit);
+        let token = loop {
+            match drive.next(self.clock.now(), false) {
+                Action::Send(transmit) => {
+                    let result = self.transport.send(transmit.request).await;
+                    drive.sent(self.clock.now(), self.clock.wall_now(), transmit.id, result);
+                }
+                Action::Event(event) => on_event(event),
+                Action::SleepUntil(wake) if wake > self.clock.now() => {
+                    if let Some(target) = listener.wait(wake).await {
+                        let reply = drive.callback(self.clock.now(), &target);
+                        listener.respond(&reply).await;
+                    }
+                }
+                Action::Done(result) => break result?,
+                _ => {}
+            }
+        };
+        Ok(SignIn {
+            token,
+            new_registration: flow.new_registration().cloned(),
+        })
     }
 
     /// Runs any flow to its end, handing every event to `on_event`, and

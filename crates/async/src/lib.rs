@@ -39,6 +39,8 @@
 #![warn(unreachable_pub)]
 
 mod driver;
+#[cfg(feature = "tokio-reqwest")]
+mod loopback;
 mod provider;
 #[cfg(feature = "tokio-reqwest")]
 mod reqwest_transport;
@@ -46,7 +48,12 @@ mod reqwest_transport;
 use std::future::Future;
 use std::time::{Instant, SystemTime};
 
+use ssoflow_core::CallbackReply;
+use ssoflow_core::pkce::PkceSecrets;
+
 pub use driver::AsyncDriver;
+#[cfg(feature = "tokio-reqwest")]
+pub use loopback::TokioLoopbackListener;
 pub use provider::AsyncTokenProvider;
 #[cfg(feature = "tokio-reqwest")]
 pub use reqwest_transport::{ReqwestTransport, TokioClock};
@@ -76,6 +83,30 @@ pub trait AsyncClock {
     fn wall_now(&self) -> SystemTime;
     /// Completes at `deadline` (at once if it has passed).
     fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send;
+}
+
+/// Where the browser comes back in the authorization-code flow: something
+/// that receives the requests sent to `http://127.0.0.1:<port>/…` and
+/// answers each as the flow decides. The real one (feature `tokio-reqwest`)
+/// is `TokioLoopbackListener`; tests put a simulated browser here.
+pub trait AsyncCallbackListener {
+    /// The port the redirect URI names.
+    fn port(&self) -> u16;
+    /// Completes with the next request's target (path and query), or `None`
+    /// once `until` has passed.
+    fn wait(&mut self, until: Instant) -> impl Future<Output = Option<String>> + Send;
+    /// Answers the request [`AsyncCallbackListener::wait`] returned last;
+    /// completes once the answer is written (or could not be), so a flow
+    /// that ends with this request does not exit before the browser has its page.
+    fn respond(&mut self, reply: &CallbackReply) -> impl Future<Output = ()> + Send;
+}
+
+/// Fresh [`PkceSecrets`] for an [`AuthCodeFlow`](ssoflow_core::AuthCodeFlow),
+/// from the operating system's secure random source.
+pub fn fresh_pkce_secrets() -> Result<PkceSecrets, getrandom::Error> {
+    let mut bytes = [0u8; ssoflow_core::pkce::RANDOM_BYTES];
+    getrandom::fill(&mut bytes)?;
+    Ok(PkceSecrets::from_random(bytes))
 }
 
 impl<T: AsyncTransport + Sync> AsyncTransport for &T {

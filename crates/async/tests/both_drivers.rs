@@ -13,11 +13,15 @@ use std::time::{Duration, Instant};
 use ssoflow_async::AsyncDriver;
 use ssoflow_blocking::Driver;
 use ssoflow_core::drive::{DriveError, SignIn};
+use ssoflow_core::pkce::{PkceSecrets, RANDOM_BYTES};
 use ssoflow_core::wire::GRANT_DEVICE_CODE;
-use ssoflow_core::{DeviceFlow, ErrorCode, FlowConfig, Operation, RefreshFlow, Token};
+use ssoflow_core::{
+    AuthCodeFlow, CallbackReply, DeviceFlow, ErrorCode, Event, FlowConfig, FlowError, Operation,
+    RefreshFlow, Token,
+};
 use ssoflow_test_transport::{AutoApprove, Fault, ServiceConfig, Simulation};
 use support::AsyncSimExt;
-use support::blocking::SimExt;
+use support::blocking::{Plan, SimBrowser, SimExt};
 
 const START_URL: &str = "https://d-1234567890.awsapps.com/start";
 
@@ -380,4 +384,236 @@ fn both_drivers_end_alike_after_the_same_requests() {
         Ending::Failed(DriveError::Transport { .. })
     )));
     assert!(has(|e| matches!(e, Ending::Failed(DriveError::Flow(_)))));
+}
+
+/// One authorization-code scenario: the service's settings, what the
+/// browser does, and how the sign-in must end.
+struct BrowserScenario {
+    name: &'static str,
+    config: ServiceConfig,
+    plan: Plan,
+    /// The listener's wait, shortened where the scenario runs it out.
+    wait: Duration,
+    expect: fn(&Result<SignIn, DriveError>) -> bool,
+}
+
+fn browser_scenarios() -> Vec<BrowserScenario> {
+    let short_codes = ServiceConfig {
+        authorization_code_ttl: Duration::from_secs(60),
+        ..ServiceConfig::default()
+    };
+    let service_refused = |result: &Result<SignIn, DriveError>| matches!(result, Err(DriveError::Flow(FlowError::Service { error, .. })) if error.code == ErrorCode::InvalidGrant);
+    vec![
+        BrowserScenario {
+            name: "approve",
+            config: ServiceConfig::default(),
+            plan: Plan::Approve(Duration::from_secs(20)),
+            wait: Duration::from_secs(600),
+            expect: |r| {
+                r.as_ref()
+                    .is_ok_and(|s| s.token.refresh_token.is_some() && s.new_registration.is_some())
+            },
+        },
+        BrowserScenario {
+            name: "deny",
+            config: ServiceConfig::default(),
+            plan: Plan::Deny,
+            wait: Duration::from_secs(600),
+            expect: |r| matches!(r, Err(DriveError::Denied)),
+        },
+        BrowserScenario {
+            name: "a forged callback, then the real one",
+            config: ServiceConfig::default(),
+            plan: Plan::ForgedThenApprove,
+            wait: Duration::from_secs(600),
+            expect: |r| r.is_ok(),
+        },
+        BrowserScenario {
+            name: "wrong state only: refused, then the listener's deadline",
+            config: ServiceConfig::default(),
+            plan: Plan::ForgedOnly,
+            wait: Duration::from_secs(120),
+            expect: |r| {
+                matches!(
+                    r,
+                    Err(DriveError::Flow(FlowError::NoCallback { refused: 1, .. }))
+                )
+            },
+        },
+        BrowserScenario {
+            name: "missing code",
+            config: ServiceConfig::default(),
+            plan: Plan::MissingCode,
+            wait: Duration::from_secs(600),
+            expect: |r| matches!(r, Err(DriveError::Flow(FlowError::MissingCode))),
+        },
+        BrowserScenario {
+            name: "an error parameter",
+            config: ServiceConfig::default(),
+            plan: Plan::ErrorParam,
+            wait: Duration::from_secs(600),
+            expect: |r| matches!(r, Err(DriveError::Flow(FlowError::AuthorizationError { error, .. })) if error == "server_error"),
+        },
+        BrowserScenario {
+            name: "expired code",
+            config: short_codes,
+            // The code lives 60 s; the browser comes back after 90.
+            plan: Plan::Approve(Duration::from_secs(90)),
+            wait: Duration::from_secs(600),
+            expect: service_refused,
+        },
+        BrowserScenario {
+            name: "reused code: the first exchange's answer is lost",
+            config: ServiceConfig::default(),
+            plan: Plan::ApproveThen(Fault::Delay(Duration::from_secs(45))),
+            wait: Duration::from_secs(600),
+            expect: |r| {
+                matches!(
+                    r,
+                    Err(DriveError::Flow(FlowError::AnswerLost {
+                        grant: "authorization code",
+                        ..
+                    }))
+                )
+            },
+        },
+        BrowserScenario {
+            name: "wrong verifier: an injected code",
+            config: ServiceConfig::default(),
+            plan: Plan::InjectedCode,
+            wait: Duration::from_secs(600),
+            expect: service_refused,
+        },
+        BrowserScenario {
+            name: "unreadable 2xx to the exchange",
+            config: ServiceConfig::default(),
+            plan: Plan::ApproveThen(Fault::MalformedBody),
+            wait: Duration::from_secs(600),
+            expect: |r| {
+                matches!(
+                    r,
+                    Err(DriveError::Flow(FlowError::GrantSpent {
+                        grant: "authorization code",
+                        ..
+                    }))
+                )
+            },
+        },
+        BrowserScenario {
+            name: "the browser never comes back",
+            config: ServiceConfig::default(),
+            plan: Plan::Never,
+            wait: Duration::from_secs(600),
+            expect: |r| {
+                matches!(
+                    r,
+                    Err(DriveError::Flow(FlowError::NoCallback { refused: 0, .. }))
+                )
+            },
+        },
+    ]
+}
+
+fn auth_code_flow(sim: &Simulation, browser: &SimBrowser, wait: Duration) -> AuthCodeFlow {
+    let config = FlowConfig::new(sim.endpoint(), START_URL).unwrap();
+    let secrets = PkceSecrets::from_random([3; RANDOM_BYTES]);
+    AuthCodeFlow::new(config, browser.port_number(), secrets, sim.now()).with_callback_wait(wait)
+}
+
+/// The fresh simulation and browser of a scenario.
+fn browser_setup(scenario: &BrowserScenario) -> (Simulation, SimBrowser) {
+    let sim = Simulation::new(scenario.config.clone());
+    let browser = SimBrowser::new(&sim, scenario.plan.clone(), 49152);
+    (sim, browser)
+}
+
+fn on_url(browser: &SimBrowser) -> impl FnMut(Event) + '_ {
+    move |event| {
+        if let Event::AuthorizationUrl(prompt) = event {
+            browser.visit(&prompt.url);
+        }
+    }
+}
+
+#[test]
+fn both_drivers_end_alike_in_the_authorization_code_flow() {
+    for scenario in browser_scenarios() {
+        let (sim, browser) = browser_setup(&scenario);
+        let start = sim.now();
+        let mut listener = browser.clone();
+        let result = Driver::new(sim.transport(), sim.clock()).sign_in_with_browser(
+            auth_code_flow(&sim, &browser, scenario.wait),
+            &mut listener,
+            on_url(&browser),
+        );
+        let blocking = (
+            format!(
+                "{:?}",
+                result
+                    .as_ref()
+                    .map(|s| s.token.registration.grant_types.clone())
+            ),
+            browser.replies(),
+            trace(&sim, start, 0),
+        );
+        assert!(
+            (scenario.expect)(&result),
+            "{}: blocking driver: {result:?}",
+            scenario.name
+        );
+
+        let (sim, browser) = browser_setup(&scenario);
+        let start = sim.now();
+        let mut listener = browser.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let result = runtime.block_on(
+            AsyncDriver::new(sim.async_transport(), sim.async_clock()).sign_in_with_browser(
+                auth_code_flow(&sim, &browser, scenario.wait),
+                &mut listener,
+                on_url(&browser),
+            ),
+        );
+        assert!(
+            (scenario.expect)(&result),
+            "{}: async driver: {result:?}",
+            scenario.name
+        );
+        let asynchronous = (
+            format!(
+                "{:?}",
+                result
+                    .as_ref()
+                    .map(|s| s.token.registration.grant_types.clone())
+            ),
+            browser.replies(),
+            trace(&sim, start, 0),
+        );
+        assert_eq!(
+            blocking.0, asynchronous.0,
+            "{}: endings differ",
+            scenario.name
+        );
+        assert_eq!(
+            blocking.1, asynchronous.1,
+            "{}: the listener answered differently",
+            scenario.name
+        );
+        assert_eq!(
+            blocking.2, asynchronous.2,
+            "{}: requests differ",
+            scenario.name
+        );
+        if scenario.name.starts_with("a forged") {
+            assert!(
+                matches!(
+                    blocking.1.as_slice(),
+                    [CallbackReply::Refused(_), CallbackReply::Accepted]
+                ),
+                "{:?}",
+                blocking.1
+            );
+        }
+    }
 }

@@ -13,8 +13,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use ssoflow_async::{AsyncDriver, AsyncTokenProvider, Error, ReqwestTransport, TokioClock};
-use ssoflow_core::{DeviceFlow, Endpoint, FlowConfig, RefreshFlow};
+use ssoflow_async::{
+    AsyncCallbackListener, AsyncDriver, AsyncTokenProvider, Error, ReqwestTransport, TokioClock,
+    TokioLoopbackListener, fresh_pkce_secrets,
+};
+use ssoflow_core::{AuthCodeFlow, DeviceFlow, Endpoint, Event, FlowConfig, RefreshFlow};
 use ssoflow_emulator::AutoApprove;
 use ssoflow_emulator::{EmulatorConfig, EmulatorThread};
 use ssoflow_files::{CachedToken, TokenCache, TokenKey};
@@ -212,4 +215,59 @@ async fn transport_failures_have_the_kinds_the_flows_expect() {
         ..TransportConfig::default()
     });
     assert!(unusable.unwrap_err().message.contains("proxy"));
+}
+
+/// The browser of the authorization-code sign-in: opens the URL at the
+/// auto-approving emulator and follows its redirect to the listener.
+async fn browse(url: String) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = client.get(&url).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 302, "{url}");
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    let page = client.get(&location).send().await.unwrap();
+    (page.status().as_u16(), page.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_with_the_browser_over_a_real_loopback_listener() {
+    let emulator = emulator(true, Duration::from_secs(3600));
+    let mut listener = TokioLoopbackListener::bind(None).await.unwrap();
+    let config =
+        FlowConfig::new(Endpoint::from_url(emulator.base_url()).unwrap(), START_URL).unwrap();
+    let flow = AuthCodeFlow::new(
+        config,
+        listener.port(),
+        fresh_pkce_secrets().unwrap(),
+        Instant::now(),
+    );
+    let mut browser = None;
+    let signed_in = driver()
+        .sign_in_with_browser(flow, &mut listener, |event| {
+            if let Event::AuthorizationUrl(prompt) = event {
+                browser = Some(tokio::spawn(browse(prompt.url)));
+            }
+        })
+        .await
+        .unwrap();
+    let (status, page) = browser.unwrap().await.unwrap();
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("close this tab"), "{page}");
+    assert!(signed_in.token.refresh_token.is_some());
+    assert!(
+        signed_in
+            .new_registration
+            .unwrap()
+            .is_for_authorization_code()
+    );
+    // The token refreshes like any other.
+    let refresh = RefreshFlow::new(
+        Endpoint::from_url(emulator.base_url()).unwrap(),
+        signed_in.token,
+        Instant::now(),
+        SystemTime::now(),
+    );
+    driver().refresh(refresh).await.unwrap();
 }

@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ssoflow_core::drive::{Action, Drive, DriveError, SignIn};
-use ssoflow_core::{DeviceFlow, Event, Flow, RefreshFlow, Token, UserPrompt};
+use ssoflow_core::{AuthCodeFlow, DeviceFlow, Event, Flow, RefreshFlow, Token, UserPrompt};
+
+use crate::loopback::CallbackListener;
 
 use crate::transport::{Clock, Transport};
 
@@ -89,7 +91,41 @@ impl<T: Transport, C: Clock> Driver<T, C> {
     pub fn run<F: Flow>(
         &mut self,
         flow: &mut F,
+        on_event: impl FnMut(Event),
+    ) -> Result<Token, Error> {
+        self.run_loop(flow, on_event, |clock, _, until| clock.sleep_until(until))
+    }
+
+    /// Runs an authorization-code flow to its end: while it waits, each
+    /// request `listener` receives goes to the flow, and the listener answers
+    /// the browser as the flow decides. `on_event` gets every event; the
+    /// first is [`Event::AuthorizationUrl`] with the URL to open. The
+    /// listener must be the one whose port the flow was made with.
+    pub fn sign_in_with_browser<L: CallbackListener>(
+        &mut self,
+        mut flow: AuthCodeFlow,
+        listener: &mut L,
+        on_event: impl FnMut(Event),
+    ) -> Result<SignIn, Error> {
+        let token = self.run_loop(&mut flow, on_event, |clock, drive, until| {
+            if let Some(target) = listener.wait(until) {
+                let reply = drive.callback(clock.now(), &target);
+                listener.respond(&reply);
+            }
+        })?;
+        Ok(SignIn {
+            token,
+            new_registration: flow.new_registration().cloned(),
+        })
+    }
+
+    /// The one run loop: `wait(clock, drive, until)` passes the time until
+    /// `until` (or less).
+    fn run_loop<F: Flow>(
+        &mut self,
+        flow: &mut F,
         mut on_event: impl FnMut(Event),
+        mut wait: impl FnMut(&mut C, &mut Drive<'_, F>, Instant),
     ) -> Result<Token, Error> {
         let mut drive = Drive::new(flow, self.clock.now(), self.time_limit);
         loop {
@@ -111,7 +147,7 @@ impl<T: Transport, C: Clock> Driver<T, C> {
                         None => wake,
                     };
                     if until > now {
-                        self.clock.sleep_until(until);
+                        wait(&mut self.clock, &mut drive, until);
                     }
                 }
                 Action::Done(result) => return result,

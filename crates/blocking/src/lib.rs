@@ -34,16 +34,27 @@
 #![warn(unreachable_pub)]
 
 mod driver;
+mod loopback;
 mod provider;
 mod transport;
 mod ureq_transport;
 
 pub use driver::{Driver, Error};
+pub use loopback::{CallbackListener, LoopbackListener};
 pub use provider::TokenProvider;
 pub use ssoflow_core::drive::{SignIn, TransportError};
 pub use ssoflow_files::{ProvidedToken, ProviderError};
 pub use transport::{Clock, SystemClock, Transport};
 pub use ureq_transport::{UreqConfig, UreqTransport};
+
+/// Fresh [`PkceSecrets`](ssoflow_core::pkce::PkceSecrets) for an
+/// [`AuthCodeFlow`](ssoflow_core::AuthCodeFlow), from the operating
+/// system's secure random source.
+pub fn fresh_pkce_secrets() -> Result<ssoflow_core::pkce::PkceSecrets, getrandom::Error> {
+    let mut bytes = [0u8; ssoflow_core::pkce::RANDOM_BYTES];
+    getrandom::fill(&mut bytes)?;
+    Ok(ssoflow_core::pkce::PkceSecrets::from_random(bytes))
+}
 
 /// The README's example, compiled and run as a doc test so it cannot rot.
 #[cfg(doctest)]

@@ -95,9 +95,9 @@ pub fn response(reply: Option<&CallbackReply>) -> Vec<u8> {
     };
     let body = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>{title}</title></head>\n<body data-outcome=\"{outcome}\" \
-         style=\"font-family:sans-serif;max-width:36em;margin:4em auto\">\
-         <h1>{title}</h1>\n<p>{}</p></body></html>\n",
+         <title>{title}</title></head>\n\
+         <body style=\"font-family:sans-serif;max-width:36em;margin:4em auto\">\
+         <h1>{title}</h1>\n<p id=\"result\" data-outcome=\"{outcome}\">{}</p></body></html>\n",
         escape_html(&text)
     );
     let mut out = format!(

@@ -60,3 +60,16 @@ impl AsyncSimExt for Simulation {
         AsyncVirtualClock(self.clone())
     }
 }
+
+impl ssoflow_async::AsyncCallbackListener for blocking::SimBrowser {
+    fn port(&self) -> u16 {
+        self.port_number()
+    }
+    fn wait(&mut self, until: Instant) -> impl Future<Output = Option<String>> + Send {
+        std::future::ready(self.next_request(until))
+    }
+    fn respond(&mut self, reply: &ssoflow_core::CallbackReply) -> impl Future<Output = ()> + Send {
+        self.record(reply);
+        std::future::ready(())
+    }
+}

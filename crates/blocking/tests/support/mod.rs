@@ -53,3 +53,196 @@ impl SimExt for Simulation {
         VirtualClock(self.clone())
     }
 }
+
+/// What the person (and anyone else) does in the simulated browser of an
+/// authorization-code sign-in.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    /// Opens the URL and clicks Allow after this long.
+    Approve(std::time::Duration),
+    /// Clicks Deny.
+    Deny,
+    /// Approves; then the service's next answer suffers this fault.
+    ApproveThen(ssoflow_test_transport::Fault),
+    /// A forged callback (another `state`) reaches the listener first; then
+    /// the person approves.
+    ForgedThenApprove,
+    /// Only a forged callback ever comes.
+    ForgedOnly,
+    /// The browser comes back with the right `state` and nothing else.
+    MissingCode,
+    /// The browser comes back with `error=server_error`.
+    ErrorParam,
+    /// A code obtained by someone else's `/authorize` (another challenge),
+    /// delivered with the right `state`: PKCE must stop it.
+    InjectedCode,
+    /// The browser never comes back.
+    Never,
+}
+
+struct BrowserState {
+    plan: Plan,
+    port: u16,
+    /// Requests the listener will receive, by virtual time.
+    queue: std::collections::VecDeque<(Instant, String)>,
+    /// What the listener answered each.
+    replies: Vec<ssoflow_core::CallbackReply>,
+}
+
+/// A browser and a loopback listener in virtual time: it visits the
+/// authorization URL at the simulated service, decides as its [`Plan`] says,
+/// and brings the redirect back to the flow as a real listener would.
+#[derive(Clone)]
+pub struct SimBrowser {
+    sim: Simulation,
+    state: std::sync::Arc<std::sync::Mutex<BrowserState>>,
+}
+
+impl SimBrowser {
+    /// A browser acting out `plan`, its listener on `port`.
+    pub fn new(sim: &Simulation, plan: Plan, port: u16) -> SimBrowser {
+        SimBrowser {
+            sim: sim.clone(),
+            state: std::sync::Arc::new(std::sync::Mutex::new(BrowserState {
+                plan,
+                port,
+                queue: std::collections::VecDeque::new(),
+                replies: Vec::new(),
+            })),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BrowserState> {
+        self.state.lock().unwrap()
+    }
+
+    /// What the listener answered, in order.
+    pub fn replies(&self) -> Vec<ssoflow_core::CallbackReply> {
+        self.lock().replies.clone()
+    }
+
+    /// The person opens `url` (the flow's [`ssoflow_core::Event::AuthorizationUrl`]).
+    pub fn visit(&self, url: &str) {
+        use ssoflow_test_transport::AuthorizeStep;
+        let query = url.split_once('?').map_or("", |(_, q)| q).to_owned();
+        let pairs = ssoflow_core::pkce::parse_query(&query).unwrap();
+        let state = pairs.iter().find(|(n, _)| n == "state").unwrap().1.clone();
+        let plan = self.lock().plan.clone();
+        let now = self.sim.now();
+        let authorize = |query: &str, approve: bool| -> String {
+            let step = self
+                .sim
+                .with_service(|service, wall| service.authorize(wall, query))
+                .unwrap();
+            let location = match step {
+                AuthorizeStep::Redirect(location) => location,
+                AuthorizeStep::Consent(pending) => self
+                    .sim
+                    .with_service(|service, wall| {
+                        service.decide_authorization(wall, &pending.id, approve)
+                    })
+                    .unwrap(),
+            };
+            // The target the listener receives: the Location without its origin.
+            let origin = format!("http://127.0.0.1:{}", self.lock().port);
+            location.strip_prefix(&origin).unwrap().to_owned()
+        };
+        let at = |secs: u64| now + std::time::Duration::from_secs(secs);
+        let forged = "/oauth/callback?code=forged&state=00000000-0000-4000-8000-000000000000";
+        let mut requests = Vec::new();
+        match plan {
+            Plan::Approve(after) => requests.push((now + after, authorize(&query, true))),
+            Plan::Deny => requests.push((at(3), authorize(&query, false))),
+            Plan::ApproveThen(fault) => {
+                let target = authorize(&query, true);
+                self.sim
+                    .with_service(|service, _| service.inject_faults(fault, 1));
+                requests.push((at(3), target));
+            }
+            Plan::ForgedThenApprove => {
+                requests.push((at(1), forged.to_owned()));
+                requests.push((at(4), authorize(&query, true)));
+            }
+            Plan::ForgedOnly => requests.push((at(1), forged.to_owned())),
+            Plan::MissingCode => requests.push((at(2), format!("/oauth/callback?state={state}"))),
+            Plan::ErrorParam => requests.push((
+                at(2),
+                format!(
+                    "/oauth/callback?error=server_error&error_description=try+later&state={state}"
+                ),
+            )),
+            Plan::InjectedCode => {
+                // Someone else's authorization: same client, another challenge.
+                let other = ssoflow_core::pkce::code_challenge(
+                    "another-verifier-of-forty-three-characters-x",
+                );
+                let theirs: Vec<String> = pairs
+                    .iter()
+                    .map(|(n, v)| {
+                        let v = if n == "code_challenge" { &other } else { v };
+                        format!(
+                            "{}={}",
+                            ssoflow_core::pkce::percent_encode(n),
+                            ssoflow_core::pkce::percent_encode(v)
+                        )
+                    })
+                    .collect();
+                let stolen = authorize(&theirs.join("&"), true);
+                let code = stolen
+                    .split("code=")
+                    .nth(1)
+                    .unwrap()
+                    .split('&')
+                    .next()
+                    .unwrap()
+                    .to_owned();
+                requests.push((at(2), format!("/oauth/callback?code={code}&state={state}")));
+            }
+            Plan::Never => {}
+        }
+        self.lock().queue.extend(requests);
+    }
+
+    /// The next request by `until`, moving virtual time to it (or to `until`).
+    pub fn next_request(&self, until: Instant) -> Option<String> {
+        let next = {
+            let mut state = self.lock();
+            match state.queue.front() {
+                Some((at, _)) if *at <= until => state.queue.pop_front(),
+                _ => None,
+            }
+        };
+        match next {
+            Some((at, target)) => {
+                self.sim.sleep_until(at);
+                Some(target)
+            }
+            None => {
+                self.sim.sleep_until(until);
+                None
+            }
+        }
+    }
+
+    /// Records the listener's answer.
+    pub fn record(&self, reply: &ssoflow_core::CallbackReply) {
+        self.lock().replies.push(reply.clone());
+    }
+
+    /// The listener's port.
+    pub fn port_number(&self) -> u16 {
+        self.lock().port
+    }
+}
+
+impl ssoflow_blocking::CallbackListener for SimBrowser {
+    fn port(&self) -> u16 {
+        self.port_number()
+    }
+    fn wait(&mut self, until: Instant) -> Option<String> {
+        self.next_request(until)
+    }
+    fn respond(&mut self, reply: &ssoflow_core::CallbackReply) {
+        self.record(reply);
+    }
+}
