@@ -38,6 +38,28 @@ pub(crate) fn has_display(env: &dyn Fn(&str) -> Option<String>) -> bool {
         .any(|name| env(name).is_some_and(|value| !value.is_empty()))
 }
 
+/// Whether a browser launcher is there to run: `$BROWSER`'s command, or
+/// `xdg-open` on Linux and the BSDs (macOS and Windows always have one).
+/// `Err` says what is missing.
+pub(crate) fn launcher(env: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
+    let command = match env("BROWSER").filter(|b| !b.is_empty()) {
+        Some(browser) => browser,
+        None if cfg!(target_os = "macos") || cfg!(windows) => return Ok(()),
+        None => "xdg-open".to_owned(),
+    };
+    let found = if command.contains('/') {
+        std::path::Path::new(&command).is_file()
+    } else {
+        env("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|dir| dir.join(&command).is_file())
+        })
+    };
+    match found {
+        true => Ok(()),
+        false => Err(format!("`{command}` is not installed or not on PATH")),
+    }
+}
+
 /// Asks the desktop to open `url`; `$BROWSER` wins when set. Returns whether
 /// a launcher started (not whether a page appeared).
 pub(crate) fn open(url: &str, env: &dyn Fn(&str) -> Option<String>) -> bool {

@@ -13,7 +13,7 @@ use ssoflow_files::{TokenKey, create_private_dir};
 use crate::commands::{LogoutArgs, StatusArgs, TokenArgs};
 use crate::login::{LoginArgs, Output};
 use crate::session::SessionArgs;
-use crate::{CliError, Context, commands, login};
+use crate::{Browser, CliError, Context, commands, login};
 
 /// Shorter than the 5-minute refresh window, so `ssoflow token` shows a refresh.
 const DEMO_TOKEN_TTL: Duration = Duration::from_secs(4 * 60);
@@ -31,7 +31,7 @@ pub(crate) fn run(context: &Context) -> Result<(), CliError> {
     let demo = Context {
         env: Environment::from_iter([("HOME", home.path.to_string_lossy().into_owned())]),
         cancel: context.cancel.clone(),
-        browser_allowed: false,
+        browser: Browser::Emulated(visit),
     };
     let status = || {
         commands::status(
@@ -58,18 +58,12 @@ pub(crate) fn run(context: &Context) -> Result<(), CliError> {
 
     step(
         "ssoflow login",
-        "Registers a client, shows a code to approve, and waits; the emulator approves on the first poll.",
+        "Signs in as `aws sso login` does by default: registers a client for the authorization \
+         code with PKCE, listens on a loopback port, and has a browser open the sign-in page. \
+         Here a stand-in browser visits it, the emulator approves at once and redirects back \
+         to the listener with a code, which is exchanged for a token.",
     );
-    login::run(
-        &demo,
-        &LoginArgs {
-            session: SessionArgs::default(),
-            scopes: None,
-            no_browser: true,
-            force: false,
-            output: Output::Text,
-        },
-    )?;
+    login::run(&demo, &login_args(false))?;
     let token_file = home
         .path
         .join(".aws/sso/cache")
@@ -112,11 +106,24 @@ pub(crate) fn run(context: &Context) -> Result<(), CliError> {
     )?;
     status()?;
 
+    step(
+        "ssoflow login --use-device-code",
+        "The other sign-in, for remote shells and containers: a code to approve on any device; \
+         the emulator approves on the first poll. It registers its own client: the AWS CLI \
+         reuses a registration only for the grant it was made for.",
+    );
+    login::run(&demo, &login_args(true))?;
+    status()?;
+
     let counters = emulator.with_service(|service| service.counters());
     say(&format!(
-        "The emulator answered {} RegisterClient, {} StartDeviceAuthorization and {} CreateToken \
-         requests (polls and the refresh).",
-        counters.register_client, counters.start_device_authorization, counters.create_token
+        "The emulator answered {} RegisterClient (one per grant), {} /authorize, {} \
+         StartDeviceAuthorization and {} CreateToken requests (the code's exchange, the polls and \
+         the refresh).",
+        counters.register_client,
+        counters.authorize,
+        counters.start_device_authorization,
+        counters.create_token
     ));
     emulator.stop().map_err(|error| {
         CliError::failure(format!("the emulator did not stop cleanly: {error}"))
@@ -126,6 +133,42 @@ pub(crate) fn run(context: &Context) -> Result<(), CliError> {
          ~/.aws/config (or run `aws configure sso`) and run `ssoflow login --sso-session NAME`.",
     );
     Ok(())
+}
+
+fn login_args(use_device_code: bool) -> LoginArgs {
+    LoginArgs {
+        session: SessionArgs::default(),
+        scopes: None,
+        no_browser: false,
+        use_device_code,
+        redirect_port: None,
+        force: true,
+        output: Output::Text,
+    }
+}
+
+/// The demo's stand-in browser: fetches the sign-in page, which the
+/// auto-approving emulator answers with a redirect, and follows it to the
+/// login's loopback listener. On its own thread: the listener answers only
+/// once the login has judged the request.
+fn visit(url: String) {
+    std::thread::spawn(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let location = agent.get(&url).call().ok().and_then(|response| {
+            let location = response.headers().get("location")?.to_str().ok()?;
+            Some(location.to_owned())
+        });
+        match location {
+            Some(location) if location.starts_with("http://127.0.0.1:") => {
+                let _ = agent.get(&location).call();
+            }
+            _ => eprintln!("demo: the emulator did not redirect the sign-in page back"),
+        }
+    });
 }
 
 /// A temporary HOME, removed when dropped (also after a failed step or Ctrl-C).

@@ -9,13 +9,18 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
-use ssoflow_blocking::{Driver, Error, SystemClock, UreqTransport};
-use ssoflow_core::{DeviceFlow, Event, FlowConfig, FlowError, Token, UserPrompt};
+use ssoflow_blocking::{
+    CallbackListener, Driver, Error, LoopbackListener, SystemClock, UreqTransport,
+    fresh_pkce_secrets,
+};
+use ssoflow_core::{
+    AuthCodeFlow, AuthorizationPrompt, DeviceFlow, Event, FlowConfig, FlowError, Token, UserPrompt,
+};
 use ssoflow_files::{CachedRegistration, CachedToken, RefreshPolicy, format_timestamp};
 
 use crate::printable::printable;
 use crate::session::{Places, Session, SessionArgs, parse_scopes};
-use crate::{CliError, Context, EXIT_CANCELLED, EXIT_DENIED, EXIT_EXPIRED, browser, qr};
+use crate::{Browser, CliError, Context, EXIT_CANCELLED, EXIT_DENIED, EXIT_EXPIRED, browser, qr};
 
 /// How the command reports: for people (stderr) or machines (JSON on stdout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -35,9 +40,18 @@ pub(crate) struct LoginArgs {
     /// Register with these scopes instead of the configured ones (comma-separated).
     #[arg(long, value_name = "SCOPES")]
     pub(crate) scopes: Option<String>,
-    /// Do not open a browser; show the link and the QR code only.
+    /// Do not open a browser: print the link to open (on this machine, for
+    /// the default authorization-code sign-in; anywhere, with --use-device-code).
     #[arg(long)]
     pub(crate) no_browser: bool,
+    /// Sign in with a code to enter on any device (the device flow) instead of
+    /// a browser on this machine: for remote shells, containers and VMs.
+    #[arg(long)]
+    pub(crate) use_device_code: bool,
+    /// Listen for the browser's redirect on this port of 127.0.0.1 instead of
+    /// one the system chooses (for SSH port forwarding).
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) redirect_port: Option<u16>,
     /// Sign in even if a valid token exists.
     #[arg(long)]
     pub(crate) force: bool,
@@ -70,13 +84,45 @@ pub(crate) fn run(context: &Context, args: &LoginArgs) -> Result<(), CliError> {
         return Ok(());
     }
 
-    let flow = new_flow(&places, &session, now, &report)?;
-    let open_browser = context.browser_allowed
-        && !args.no_browser
-        && browser::has_display(&|name| context.env.get(name).map(str::to_owned));
+    let env = |name: &str| context.env.get(name).map(str::to_owned);
+    let grant = match choose_grant(context, args, &session, &env) {
+        Choice::AuthCode => match LoopbackListener::bind(args.redirect_port) {
+            Ok(listener) => Grant::AuthCode(
+                new_auth_code_flow(&places, &session, &listener, now, &report)?,
+                listener,
+            ),
+            Err(error) => {
+                let port = args
+                    .redirect_port
+                    .map_or_else(|| "a free port".to_owned(), |p| format!("port {p}"));
+                say_fallback(
+                    &report,
+                    &format!(
+                        "could not listen on 127.0.0.1 ({port}) for the browser's redirect: {error}"
+                    ),
+                );
+                Grant::Device(new_flow(&places, &session, now, &report)?)
+            }
+        },
+        Choice::Device(why) => {
+            if let Some(why) = why {
+                say_fallback(&report, &why);
+            }
+            Grant::Device(new_flow(&places, &session, now, &report)?)
+        }
+    };
     let driver = Driver::new(UreqTransport::new(), SystemClock)
         .with_cancel_flag(Arc::clone(&context.cancel));
-    let outcome = sign_in(driver, flow, &places, &session, &report, open_browser);
+    let browser = BrowserUse {
+        open: !args.no_browser,
+        // The device flow's page opens only on a desktop with a display; the
+        // demo's stand-in browser knows the authorization-code flow only.
+        device_page: !args.no_browser
+            && matches!(context.browser, Browser::Desktop)
+            && browser::has_display(&env),
+        kind: context.browser,
+    };
+    let outcome = sign_in(driver, grant, &places, &session, &report, browser);
     match outcome {
         Ok(token) => {
             let path = places
@@ -169,17 +215,154 @@ fn new_flow(
     })
 }
 
+/// Which sign-in to run, and why not the default when it is not.
+enum Choice {
+    AuthCode,
+    Device(Option<String>),
+}
+
+/// The flow chosen, ready to run.
+enum Grant {
+    Device(DeviceFlow),
+    AuthCode(AuthCodeFlow, LoopbackListener),
+}
+
+/// The AWS CLI's choice: the authorization code with PKCE for sso-session
+/// profiles, the device code for legacy ones and on request — and, where a
+/// browser on this machine cannot finish the sign-in, the device code with
+/// the reason said.
+fn choose_grant(
+    context: &Context,
+    args: &LoginArgs,
+    session: &Session,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Choice {
+    if args.use_device_code || session.registration_key.session_name.is_none() {
+        return Choice::Device(None);
+    }
+    // A fixed port or --no-browser: the person takes the URL to a browser
+    // that reaches this machine's loopback (SSH port forwarding included).
+    if args.redirect_port.is_some() || args.no_browser {
+        return Choice::AuthCode;
+    }
+    let why = match context.browser {
+        Browser::Emulated(_) => return Choice::AuthCode,
+        Browser::Desktop if env("SSH_CONNECTION").is_some_and(|v| !v.is_empty()) => {
+            "this is an SSH session (SSH_CONNECTION is set), so a browser here cannot reach \
+             this machine's loopback address"
+        }
+        Browser::Desktop if !browser::has_display(env) => {
+            "there is no display (neither DISPLAY nor WAYLAND_DISPLAY is set)"
+        }
+        Browser::Desktop => match browser::launcher(env) {
+            Ok(()) => return Choice::AuthCode,
+            Err(why) => {
+                return Choice::Device(Some(format!("the browser cannot be opened: {why}")));
+            }
+        },
+    };
+    Choice::Device(Some(why.to_owned()))
+}
+
+fn say_fallback(report: &Reporter, why: &str) {
+    report.event(
+        json!({"event": "using_device_code", "reason": why}),
+        &format!(
+            "Signing in with a device code: {why}. (To use a browser on this machine anyway, \
+             run with --no-browser and open the link it prints; with SSH port forwarding, \
+             add --redirect-port.)"
+        ),
+    );
+}
+
+/// An authorization-code flow for `listener`, reusing a cached registration
+/// made for this grant when the flows' rule allows it.
+fn new_auth_code_flow(
+    places: &Places,
+    session: &Session,
+    listener: &LoopbackListener,
+    now: SystemTime,
+    report: &Reporter,
+) -> Result<AuthCodeFlow, CliError> {
+    let config = FlowConfig::new(session.endpoint.clone(), &session.start_url)
+        .map_err(|error| CliError::usage(error.to_string()))?
+        .with_scopes(session.scopes.iter().cloned())
+        .with_client_name("ssoflow");
+    let secrets = fresh_pkce_secrets().map_err(|error| {
+        CliError::failure(format!("no secure random numbers for the sign-in: {error}"))
+    })?;
+    let cached = match places.cache.read_registration(&session.registration_key) {
+        Ok(cached) => cached,
+        Err(error) => {
+            report.warn(&format!("{error}; registering a new client"));
+            None
+        }
+    };
+    let port = listener.port();
+    Ok(match cached {
+        Some(cached) => AuthCodeFlow::with_registration(
+            config,
+            cached.to_registration(&session.scopes),
+            port,
+            secrets,
+            Instant::now(),
+            now,
+        ),
+        None => AuthCodeFlow::new(config, port, secrets, Instant::now()),
+    })
+}
+
+/// Whether and how the login may use a browser.
+#[derive(Clone, Copy)]
+struct BrowserUse {
+    /// Whether the authorization URL may be opened (not `--no-browser`).
+    open: bool,
+    /// Whether the device flow's verification page may be opened.
+    device_page: bool,
+    kind: Browser,
+}
+
 fn sign_in(
     mut driver: Driver<UreqTransport, SystemClock>,
-    mut flow: DeviceFlow,
+    grant: Grant,
     places: &Places,
     session: &Session,
     report: &Reporter,
-    open_browser: bool,
+    browser: BrowserUse,
 ) -> Result<Token, Error> {
-    let mut countdown: Option<Countdown> = None;
-    let mut shown_code: Option<String> = None;
-    let result = driver.run(&mut flow, |event| match event {
+    let mut shown = Shown {
+        countdown: None,
+        code: None,
+    };
+    let mut on_event = |event| handle_event(event, &mut shown, places, session, report, browser);
+    let result = match grant {
+        Grant::Device(mut flow) => driver.run(&mut flow, &mut on_event),
+        Grant::AuthCode(flow, mut listener) => driver
+            .sign_in_with_browser(flow, &mut listener, &mut on_event)
+            .map(|signed_in| signed_in.token),
+    };
+    if let Some(countdown) = shown.countdown.take() {
+        countdown.stop();
+    }
+    result
+}
+
+/// What the login has shown so far.
+struct Shown {
+    countdown: Option<Countdown>,
+    /// The user code on screen, if one is.
+    code: Option<String>,
+}
+
+fn handle_event(
+    event: Event,
+    shown: &mut Shown,
+    places: &Places,
+    session: &Session,
+    report: &Reporter,
+    browser: BrowserUse,
+) {
+    match event {
         Event::Registered(registration) => {
             // Saved at once, as the AWS CLI does: a later login (or `aws sso
             // login`) reuses it even if this one is interrupted.
@@ -191,7 +374,7 @@ fn sign_in(
                 report.warn(&format!("the client registration could not be saved: {error}"));
             }
             report.event(
-                json!({"event": "registered", "clientId": registration.client_id, "expiresAt": format_timestamp(registration.expires_at)}),
+                json!({"event": "registered", "clientId": registration.client_id, "expiresAt": format_timestamp(registration.expires_at), "grantTypes": registration.grant_types}),
                 "",
             );
         }
@@ -203,10 +386,10 @@ fn sign_in(
             if let Err(error) = &removed {
                 report.warn(&format!("the rejected client registration could not be removed: {error}"));
             }
-            if let Some(previous) = countdown.take() {
+            if let Some(previous) = shown.countdown.take() {
                 previous.stop();
             }
-            let void = user_code_void.then(|| shown_code.take()).flatten();
+            let void = user_code_void.then(|| shown.code.take()).flatten();
             report.event(
                 json!({
                     "event": "registration_rejected",
@@ -226,13 +409,29 @@ fn sign_in(
             );
         }
         Event::UserCode(prompt) => {
-            if let Some(previous) = countdown.take() {
+            if let Some(previous) = shown.countdown.take() {
                 previous.stop();
             }
-            shown_code = Some(prompt.user_code.clone());
-            show_prompt(&prompt, report, open_browser);
-            countdown = report.is_text().then(|| Countdown::start(prompt.expires_at));
+            shown.code = Some(prompt.user_code.clone());
+            show_prompt(&prompt, report, browser.device_page);
+            shown.countdown = report
+                .is_text()
+                .then(|| Countdown::start(prompt.expires_at, "the code expires in"));
         }
+        Event::AuthorizationUrl(prompt) => {
+            show_authorization(&prompt, report, browser);
+            let until = SystemTime::now() + prompt.wait;
+            shown.countdown = report
+                .is_text()
+                .then(|| Countdown::start(until, "giving up in"));
+        }
+        Event::CallbackRefused(why) => report.event(
+            json!({"event": "callback_refused", "reason": why.to_string()}),
+            &format!(
+                "warning: a request to the sign-in listener was refused ({why}): it did not come \
+                 from this sign-in's browser page."
+            ),
+        ),
         Event::IntervalChanged(interval) => report.event(
             json!({"event": "slow_down", "intervalSeconds": interval.as_secs()}),
             &format!("The service asked to poll less often; now every {} s.", interval.as_secs()),
@@ -246,11 +445,52 @@ fn sign_in(
             ),
         ),
         _ => {}
-    });
-    if let Some(countdown) = countdown {
-        countdown.stop();
     }
-    result
+}
+
+/// Opens the authorization URL in the browser, or prints it to be opened
+/// on this machine. The URL carries the sign-in's `state`, so it is printed
+/// only when the person needs it.
+fn show_authorization(prompt: &AuthorizationPrompt, report: &Reporter, browser: BrowserUse) {
+    let wait = minutes(prompt.wait);
+    // `may_open` refuses anything but https or loopback http.
+    let openable = browser::may_open(&prompt.url);
+    let opened = browser.open
+        && openable
+        && match browser.kind {
+            Browser::Desktop => browser::open(&prompt.url, &|name| std::env::var(name).ok()),
+            Browser::Emulated(visit) => {
+                visit(prompt.url.clone());
+                true
+            }
+        };
+    let base = prompt.url.split('?').next().unwrap_or_default();
+    report.event(
+        json!({
+            "event": "authorization_url",
+            "url": (!opened).then_some(&prompt.url),
+            "authorizeEndpoint": base,
+            "redirectUri": prompt.redirect_uri,
+            "opened": opened,
+            "waitSeconds": prompt.wait.as_secs(),
+        }),
+        &if opened {
+            format!(
+                "A browser window was opened at {}; approve the sign-in there (waiting up to {wait}).",
+                printable(base)
+            )
+        } else if !openable {
+            format!(
+                "The sign-in page {} is neither https nor on this machine, so it is not opened.",
+                printable(base)
+            )
+        } else {
+            format!(
+                "Open this link in a browser on this machine and approve the sign-in (waiting up to {wait}):\n\n    {}\n\nIf the browser runs elsewhere, press Ctrl-C and run again with --use-device-code.",
+                printable(&prompt.url)
+            )
+        },
+    );
 }
 
 fn show_prompt(prompt: &UserPrompt, report: &Reporter, open_browser: bool) {
@@ -309,7 +549,7 @@ struct Countdown {
 }
 
 impl Countdown {
-    fn start(expires_at: SystemTime) -> Countdown {
+    fn start(expires_at: SystemTime, what: &'static str) -> Countdown {
         let stop = Arc::new(AtomicBool::new(false));
         let terminal = std::io::stderr().is_terminal();
         let flag = Arc::clone(&stop);
@@ -320,12 +560,9 @@ impl Countdown {
                     .duration_since(SystemTime::now())
                     .unwrap_or_default();
                 if terminal {
-                    eprint!(
-                        "\r    Waiting for approval; the code expires in {}   ",
-                        clock(left)
-                    );
+                    eprint!("\r    Waiting for approval; {what} {}   ", clock(left));
                 } else if ticks.is_multiple_of(30) {
-                    eprintln!("Waiting for approval; the code expires in {}.", clock(left));
+                    eprintln!("Waiting for approval; {what} {}.", clock(left));
                 }
                 ticks += 1;
                 // Short sleeps so stopping is quick.
@@ -377,15 +614,22 @@ fn explain(error: &Error, session: &Session) -> (&'static str, CliError) {
             "denied",
             CliError::new(
                 EXIT_DENIED,
-                format!("the sign-in was denied at the verification page; {again} to retry"),
+                format!("the sign-in was denied in the browser; {again} to retry"),
             ),
         ),
         Error::Expired => (
             "expired",
             CliError::new(
                 EXIT_EXPIRED,
-                format!("the code expired before it was approved; {again} for a new one"),
+                format!("the sign-in expired before it was completed; {again} for a new one"),
             ),
+        ),
+        Error::Flow(error @ FlowError::NoCallback { .. }) => (
+            "no_callback",
+            CliError::failure(format!(
+                "{error}: run `ssoflow login {} --use-device-code`",
+                session.selector_flags
+            )),
         ),
         Error::Flow(FlowError::Cancelled) => (
             "cancelled",

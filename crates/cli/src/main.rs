@@ -119,8 +119,18 @@ impl CliError {
 pub(crate) struct Context {
     pub(crate) env: Environment,
     pub(crate) cancel: Arc<AtomicBool>,
-    /// Whether a browser may be opened at all (the demo never does).
-    pub(crate) browser_allowed: bool,
+    /// Which browser a sign-in may use.
+    pub(crate) browser: Browser,
+}
+
+/// The browser a sign-in may open.
+#[derive(Clone, Copy)]
+pub(crate) enum Browser {
+    /// The desktop's (`$BROWSER`, `xdg-open`, `open`), when there is a display.
+    Desktop,
+    /// A stand-in that visits the URL itself (the demo's, against its emulator).
+    #[cfg_attr(not(feature = "emulator"), allow(dead_code))]
+    Emulated(fn(String)),
 }
 
 fn main() -> ExitCode {
@@ -139,7 +149,7 @@ fn main() -> ExitCode {
     let context = Context {
         env: Environment::from_process(),
         cancel,
-        browser_allowed: true,
+        browser: Browser::Desktop,
     };
     let result = match &cli.command {
         Command::Login(args) => login::run(&context, args),

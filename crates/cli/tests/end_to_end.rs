@@ -97,7 +97,13 @@ fn mode(path: &Path) -> u32 {
 #[test]
 fn login_status_token_logout() {
     let world = World::auto_approving("happy");
-    let login = world.run(&["login", "--sso-session", "it", "--no-browser"]);
+    let login = world.run(&[
+        "login",
+        "--use-device-code",
+        "--sso-session",
+        "it",
+        "--no-browser",
+    ]);
     assert_status(&login, 0);
     let stderr = text(&login.stderr);
     assert!(stderr.contains("/device?user_code="), "{stderr}");
@@ -129,7 +135,13 @@ fn login_status_token_logout() {
 
     // A valid token: login does nothing without --force.
     let before = world.create_tokens();
-    let again = world.run(&["login", "--profile", "dev", "--no-browser"]);
+    let again = world.run(&[
+        "login",
+        "--use-device-code",
+        "--profile",
+        "dev",
+        "--no-browser",
+    ]);
     assert_status(&again, 0);
     assert!(
         text(&again.stderr).contains("Already signed in"),
@@ -179,7 +191,13 @@ fn login_status_token_logout() {
 
     // The next login reuses the cached registration.
     assert_status(
-        &world.run(&["login", "--sso-session", "it", "--no-browser"]),
+        &world.run(&[
+            "login",
+            "--use-device-code",
+            "--sso-session",
+            "it",
+            "--no-browser",
+        ]),
         0,
     );
     assert_eq!(
@@ -198,7 +216,13 @@ fn a_token_due_for_refresh_is_refreshed_by_token() {
         c.service.token_ttl = Duration::from_secs(240);
     });
     assert_status(
-        &world.run(&["login", "--sso-session", "it", "--no-browser"]),
+        &world.run(&[
+            "login",
+            "--use-device-code",
+            "--sso-session",
+            "it",
+            "--no-browser",
+        ]),
         0,
     );
     let first = world.stored();
@@ -219,7 +243,14 @@ fn a_token_due_for_refresh_is_refreshed_by_token() {
 #[test]
 fn json_events_carry_no_secret() {
     let world = World::auto_approving("json");
-    let login = world.run(&["login", "--sso-session", "it", "--output", "json"]);
+    let login = world.run(&[
+        "login",
+        "--use-device-code",
+        "--sso-session",
+        "it",
+        "--output",
+        "json",
+    ]);
     assert_status(&login, 0);
     let events: Vec<serde_json::Value> = text(&login.stdout)
         .lines()
@@ -301,7 +332,13 @@ fn json_events(stdout: &[u8]) -> Vec<serde_json::Value> {
 fn a_registration_the_service_rejects_is_removed_and_not_reused() {
     let world = World::auto_approving("rejected");
     assert_status(
-        &world.run(&["login", "--sso-session", "it", "--no-browser"]),
+        &world.run(&[
+            "login",
+            "--use-device-code",
+            "--sso-session",
+            "it",
+            "--no-browser",
+        ]),
         0,
     );
     let cache = world.cache();
@@ -324,6 +361,7 @@ fn a_registration_the_service_rejects_is_removed_and_not_reused() {
         .with_service(|s| s.inject_faults(Fault::Error(ErrorCode::UnauthorizedClient), 1));
     let output = world.run(&[
         "login",
+        "--use-device-code",
         "--sso-session",
         "it",
         "--force",
@@ -350,7 +388,14 @@ fn a_registration_the_service_rejects_is_removed_and_not_reused() {
 
     // The next login registers anew instead of reusing the rejected client.
     assert_status(
-        &world.run(&["login", "--sso-session", "it", "--force", "--no-browser"]),
+        &world.run(&[
+            "login",
+            "--use-device-code",
+            "--sso-session",
+            "it",
+            "--force",
+            "--no-browser",
+        ]),
         0,
     );
     assert_eq!(registrations(), 2);
@@ -421,7 +466,13 @@ fn an_expired_code_exits_4() {
     let world = World::new("expired", |c| {
         c.service.device_code_ttl = Duration::from_secs(2)
     });
-    let output = world.run(&["login", "--sso-session", "it", "--no-browser"]);
+    let output = world.run(&[
+        "login",
+        "--use-device-code",
+        "--sso-session",
+        "it",
+        "--no-browser",
+    ]);
     assert_status(&output, 4);
     assert!(
         text(&output.stderr).contains("expired"),
@@ -471,7 +522,13 @@ fn twenty_processes_asking_for_a_due_token_cause_one_refresh() {
         c.service.token_ttl = Duration::from_secs(240);
     });
     assert_status(
-        &world.run(&["login", "--sso-session", "it", "--no-browser"]),
+        &world.run(&[
+            "login",
+            "--use-device-code",
+            "--sso-session",
+            "it",
+            "--no-browser",
+        ]),
         0,
     );
     let before = world.create_tokens();
@@ -502,7 +559,7 @@ fn twenty_processes_asking_for_a_due_token_cause_one_refresh() {
 fn configuration_mistakes_exit_2_naming_the_file() {
     let world = World::auto_approving("config");
     let config = world.home.join(".aws/config");
-    let output = world.run(&["login", "--sso-session", "nope"]);
+    let output = world.run(&["login", "--use-device-code", "--sso-session", "nope"]);
     assert_status(&output, 2);
     let stderr = text(&output.stderr);
     assert!(
@@ -541,7 +598,13 @@ fn a_corrupt_token_file_is_reported_and_left_alone() {
     assert!(world.token_file().exists(), "not ours to delete");
     // A login replaces it with a good one.
     assert_status(
-        &world.run(&["login", "--sso-session", "it", "--no-browser"]),
+        &world.run(&[
+            "login",
+            "--use-device-code",
+            "--sso-session",
+            "it",
+            "--no-browser",
+        ]),
         0,
     );
     assert!(world.stored().refreshable().is_some());
@@ -561,12 +624,16 @@ fn the_demo_runs_start_to_end() {
         "==> ssoflow status",
         "==> ssoflow token",
         "==> ssoflow logout",
+        "==> ssoflow login --use-device-code",
         "Done",
     ] {
         assert!(stdout.contains(step), "{step}: {stdout}");
     }
     assert!(
-        stdout.contains("1 RegisterClient, 1 StartDeviceAuthorization and 2 CreateToken"),
+        stdout.contains(
+            "2 RegisterClient (one per grant), 1 /authorize, 1 StartDeviceAuthorization and 3 \
+             CreateToken"
+        ),
         "{stdout}"
     );
 }

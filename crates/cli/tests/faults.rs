@@ -39,7 +39,13 @@ fn login(home: &Path, emulator: &EmulatorThread) -> Output {
     ssoflow(
         home,
         emulator.base_url(),
-        &["login", "--sso-session", "it", "--no-browser"],
+        &[
+            "login",
+            "--use-device-code",
+            "--sso-session",
+            "it",
+            "--no-browser",
+        ],
     )
     .output()
     .unwrap()
@@ -256,7 +262,14 @@ mod emulator_process {
         let mut login = ssoflow(
             &home,
             &base,
-            &["login", "--sso-session", "it", "--output", "json"],
+            &[
+                "login",
+                "--use-device-code",
+                "--sso-session",
+                "it",
+                "--output",
+                "json",
+            ],
         )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -13,6 +13,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -99,11 +100,15 @@ fn escapes_are_neutralised_and_dangerous_links_never_opened() {
             .into_boxed_str(),
         );
         let endpoint = hostile_service(start);
-        let output = ssoflow(&home, &endpoint, &["login", "--sso-session", "it"])
-            .env("DISPLAY", ":0")
-            .env("BROWSER", &browser)
-            .output()
-            .unwrap();
+        let output = ssoflow(
+            &home,
+            &endpoint,
+            &["login", "--use-device-code", "--sso-session", "it"],
+        )
+        .env("DISPLAY", ":0")
+        .env("BROWSER", &browser)
+        .output()
+        .unwrap();
         assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
         let stderr = text(&output.stderr);
         assert!(
@@ -174,6 +179,54 @@ fn run(command: &mut Command) -> Output {
     output
 }
 
+/// `ssoflow login` with the authorization code, a display and a browser
+/// command that records the URL; the test then plays the browser (the
+/// emulator approves at once and redirects to the listener).
+fn pkce_login(home: &Path, endpoint: &str, json: bool) -> Output {
+    let opened = home.join("opened-url");
+    let _ = std::fs::remove_file(&opened);
+    let script = home.join("browser.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$1\" > {}\n", opened.display()),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut args = vec!["login", "--sso-session", "it", "--force"];
+    if json {
+        args.extend(["--output", "json"]);
+    }
+    let child = ssoflow(home, endpoint, &args)
+        .env("DISPLAY", ":99")
+        .env("BROWSER", &script)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    for _ in 0..400 {
+        url = std::fs::read_to_string(&opened).unwrap_or_default();
+        if !url.trim().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let answer = agent.get(url.trim()).call().unwrap();
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    agent.get(&location).call().unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    output
+}
+
 #[test]
 fn no_secret_appears_in_any_output_but_the_token_asked_for() {
     let home = home("hostile", "secrets");
@@ -182,11 +235,21 @@ fn no_secret_appears_in_any_output_but_the_token_asked_for() {
     config.service.token_ttl = Duration::from_secs(240); // due: `token` refreshes
     let emulator = EmulatorThread::start(config).unwrap();
     let endpoint = emulator.base_url().to_owned();
-    let mut outputs = Vec::new();
+    let mut outputs = vec![
+        pkce_login(&home, &endpoint, false),
+        pkce_login(&home, &endpoint, true),
+    ];
     for args in [
-        vec!["login", "--sso-session", "it", "--no-browser"],
         vec![
             "login",
+            "--use-device-code",
+            "--sso-session",
+            "it",
+            "--no-browser",
+        ],
+        vec![
+            "login",
+            "--use-device-code",
             "--sso-session",
             "it",
             "--force",
@@ -249,7 +312,22 @@ fn no_secret_appears_in_any_output_but_the_token_asked_for() {
             .keys()
             .cloned(),
     );
-    assert!(secrets.len() >= 5, "{}", secrets.len());
+    // The authorization codes, and the `state` of each /authorize request.
+    secrets.extend(
+        state["state"]["authorization_codes"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned(),
+    );
+    for request in state["state"]["authorization_requests"]
+        .as_object()
+        .unwrap()
+        .values()
+    {
+        secrets.push(request["state"].as_str().unwrap().to_owned());
+    }
+    assert!(secrets.len() >= 9, "{}", secrets.len());
     for output in &outputs {
         let all = text(&output.stdout) + &text(&output.stderr);
         for secret in &secrets {
@@ -275,7 +353,13 @@ fn a_refresh_killed_at_any_moment_leaves_the_old_or_the_new_file() {
     run(&mut ssoflow(
         &home,
         &endpoint,
-        &["login", "--sso-session", "it", "--no-browser"],
+        &[
+            "login",
+            "--use-device-code",
+            "--sso-session",
+            "it",
+            "--no-browser",
+        ],
     ));
     let cache = TokenCache::in_home(&home);
     let key = TokenKey::SsoSession("it".into());

@@ -44,7 +44,14 @@ pub(crate) fn spawn_login_json(home: &Path, endpoint: &str) -> std::process::Chi
     ssoflow(
         home,
         endpoint,
-        &["login", "--sso-session", "it", "--output", "json"],
+        &[
+            "login",
+            "--use-device-code",
+            "--sso-session",
+            "it",
+            "--output",
+            "json",
+        ],
     )
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
