@@ -14,6 +14,7 @@
 #   aws_config        the file's text
 #   emulator_request  2 bytes time, byte priming/fault, byte fault parameter,
 #                     then "METHOD TARGET\nname: value\n\nBODY"
+#   auth_code_callback  byte mode, then opcodes with operands (binary)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -230,5 +231,28 @@ seed $T fault-error-slow-down.http '\x00\x05\x0c\x01' "$(req POST /device_author
 seed $T fault-malformed-body.http '\x00\x05\x11\x00' "$(req POST /token "$POLL")"
 seed $T fault-drop-connection.http '\x00\x05\x14\x00' "$(req POST /token "$REFRESH")"
 seed $T fault-delay.http '\x00\x05\x19\x0a' "$(req POST /client/register '{"clientName":"x","clientType":"public"}')"
+
+# ----------------------------------------------------------- auth_code_callback
+# Byte 0: bit 0 a cached registration for the grant. Opcodes: 0 LEN HEAD (a
+# raw request to the listener), 1 N (a callback with the right state: 0 code,
+# 1 access_denied, 2 another error, 3 nothing), 2 KIND ARG LEN RAW (answer:
+# kind 0 success, 1 error code ARG, 2 raw status, 3 transport error ARG),
+# 3 N (N*10 s pass), 4 LEN TEXT (query round trip), 5 cancel.
+T=auth_code_callback
+# chunk TEXT: its length as one byte, then the text.
+chunk() { printf "\\x$(printf %02x "$(printf '%s' "$1" | wc -c)")"; }
+CRLF=$'\r\n'
+FORGED="GET /oauth/callback?code=stolen&state=not-ours HTTP/1.1${CRLF}Host: 127.0.0.1:49152${CRLF}${CRLF}"
+FAVICON="GET /favicon.ico HTTP/1.1${CRLF}${CRLF}"
+seed $T approve.bin '\x00\x02\x00\x00\x00\x01\x00\x02\x00\x00\x00' ''
+seed $T forged-then-real.bin "\\x00\\x02\\x00\\x00\\x00\\x00$(chunk "$FORGED")" "$FORGED"
+printf '\x01\x00\x02\x00\x00\x00' >>corpus/$T/forged-then-real.bin
+seed $T denied.bin '\x00\x02\x00\x00\x00\x01\x01' ''
+seed $T other-error-and-no-code.bin '\x01\x01\x02\x01\x03' ''
+seed $T cached-favicon-then-deadline.bin "\\x01\\x00$(chunk "$FAVICON")" "$FAVICON"
+printf '\x03\xff\x03\xff\x03\xff' >>corpus/$T/cached-favicon-then-deadline.bin
+seed $T lost-answer-then-invalid-grant.bin '\x01\x01\x00\x02\x03\x00\x00\x03\x01\x02\x01\x06\x00' ''
+seed $T unreadable-token-answer.bin '\x01\x01\x00\x02\x02\x32\x05{"acc' ''
+seed $T query-round-trip.bin "\\x00\\x04$(chunk 'a=%41+b&c&=x&d=%E2%82%AC')" 'a=%41+b&c&=x&d=%E2%82%AC'
 
 for t in corpus/*; do echo "$t: $(ls "$t" | wc -l) seeds"; done

@@ -471,7 +471,10 @@ mod tests {
         for (seed, status) in [
             ("register-cli-device-flow", Some(200)),
             ("register-cli-pkce", Some(200)),
-            ("register-model-example", Some(200)),
+            // The model's example registers the placeholder redirect URI
+            // `127.0.0.1:PORT/oauth/callback`, which is no URI: refused
+            // with InvalidRedirectUriException.
+            ("register-model-example", Some(400)),
             ("start-device-authorization", Some(200)),
             ("start-with-expired-registration", Some(401)),
             ("poll-pending", Some(400)),

@@ -18,6 +18,7 @@ compile_error!(
      (fuzz/.cargo/config.toml sets it), or `cargo +nightly fuzz`, which sets it itself"
 );
 
+pub mod auth_code_callback;
 pub mod aws_config;
 pub mod cache_files;
 pub mod emulator_request;
@@ -29,12 +30,13 @@ mod input;
 
 /// The names of the targets, as `fuzz_targets/<name>.rs`, `corpus/<name>/`
 /// and `regressions/<name>/` spell them.
-pub const TARGETS: [&str; 5] = [
+pub const TARGETS: [&str; 6] = [
     "flow_response",
     "flow_sequence",
     "cache_files",
     "aws_config",
     "emulator_request",
+    "auth_code_callback",
 ];
 
 /// Runs the harness of `target` on one input; `false` for an unknown name.
@@ -45,6 +47,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "cache_files" => cache_files::run(data),
         "aws_config" => aws_config::run(data),
         "emulator_request" => emulator_request::run(data),
+        "auth_code_callback" => auth_code_callback::run(data),
         _ => return false,
     }
     true
