@@ -98,7 +98,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[["Emulator
 def test_botocore_uses_the_token_ssoflow_login_wrote(start_emulator, home) -> None:
     emulator = start_emulator("--auto-approve")
     world = home(emulator)
-    world.ssoflow("login", "--sso-session", "it", "--no-browser")
+    world.ssoflow("login", "--use-device-code", "--sso-session", "it", "--no-browser")
     written = world.token_file()
     assert set(written) == {
         "startUrl", "region", "accessToken", "expiresAt",
@@ -113,7 +113,7 @@ def test_each_tool_refreshes_the_token_the_other_wrote(start_emulator, home) -> 
     # Four-minute tokens: due for botocore (15 min) and for ssoflow (5 min) at once.
     emulator = start_emulator("--auto-approve", "--token-ttl", "4m")
     world = home(emulator)
-    world.ssoflow("login", "--sso-session", "it", "--no-browser")
+    world.ssoflow("login", "--use-device-code", "--sso-session", "it", "--no-browser")
     by_ssoflow = world.token_file()
 
     # botocore refreshes ssoflow's token through the emulator and writes it back.
