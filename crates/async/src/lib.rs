@@ -1,8 +1,10 @@
-//! The async driver of ssoflow: runs the sans-IO [`DeviceFlow`] and
-//! [`RefreshFlow`] of `ssoflow-core` to their end on any runtime. The
-//! transport ([`AsyncTransport`]) and the clock ([`AsyncClock`]) are the
-//! caller's; with the default feature `tokio-reqwest` they can be
-//! [`ReqwestTransport`] and [`TokioClock`].
+//! The async driver of ssoflow: runs the sans-IO [`DeviceFlow`],
+//! [`AuthCodeFlow`](ssoflow_core::AuthCodeFlow) (with an
+//! [`AsyncCallbackListener`] for the browser's redirect) and [`RefreshFlow`]
+//! of `ssoflow-core` to their end on any runtime. The transport
+//! ([`AsyncTransport`]) and the clock ([`AsyncClock`]) are the caller's; with
+//! the default feature `tokio-reqwest` they can be [`ReqwestTransport`] and
+//! [`TokioClock`], and the listener `TokioLoopbackListener`.
 //!
 //! **In scope:** sending, sleeping, an overall time limit, the same events
 //! and errors as the blocking driver (both are shells around the core's
@@ -102,10 +104,11 @@ pub trait AsyncCallbackListener {
 }
 
 /// Fresh [`PkceSecrets`] for an [`AuthCodeFlow`](ssoflow_core::AuthCodeFlow),
-/// from the operating system's secure random source.
-pub fn fresh_pkce_secrets() -> Result<PkceSecrets, getrandom::Error> {
+/// from the operating system's secure random source; an error only if that
+/// source fails.
+pub fn fresh_pkce_secrets() -> std::io::Result<PkceSecrets> {
     let mut bytes = [0u8; ssoflow_core::pkce::RANDOM_BYTES];
-    getrandom::fill(&mut bytes)?;
+    getrandom::fill(&mut bytes).map_err(|error| std::io::Error::other(error.to_string()))?;
     Ok(PkceSecrets::from_random(bytes))
 }
 

@@ -101,6 +101,42 @@ impl<T: Transport, C: Clock> Driver<T, C> {
     /// the browser as the flow decides. `on_event` gets every event; the
     /// first is [`Event::AuthorizationUrl`] with the URL to open. The
     /// listener must be the one whose port the flow was made with.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use ssoflow_blocking::{
+    ///     CallbackListener, Driver, LoopbackListener, SystemClock, UreqTransport, fresh_pkce_secrets,
+    /// };
+    /// use ssoflow_core::{AuthCodeFlow, Endpoint, Event, FlowConfig};
+    /// # use ssoflow_emulator::{AutoApprove, EmulatorConfig, EmulatorThread};
+    /// # let mut emulator = EmulatorConfig::default();
+    /// # emulator.service.auto_approve = Some(AutoApprove::AfterDelay(Duration::ZERO));
+    /// # let emulator = EmulatorThread::start(emulator)?;
+    /// # let open_in_browser = |url: String| {
+    /// #     // A stand-in for the person's browser: the emulator approves at once
+    /// #     // and redirects to the listener.
+    /// #     std::thread::spawn(move || {
+    /// #         let agent: ureq::Agent = ureq::Agent::config_builder().max_redirects(0).build().into();
+    /// #         let answer = agent.get(&url).call().unwrap();
+    /// #         let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    /// #         agent.get(&location).call().unwrap();
+    /// #     });
+    /// # };
+    ///
+    /// // Against AWS: Endpoint::for_region("us-east-1", EndpointVariant::default())?
+    /// let endpoint = Endpoint::from_url(emulator.base_url())?;
+    /// let config = FlowConfig::new(endpoint, "https://d-1234567890.awsapps.com/start")?;
+    /// let mut listener = LoopbackListener::bind(None)?;
+    /// let flow = AuthCodeFlow::new(config, listener.port(), fresh_pkce_secrets()?, Instant::now());
+    /// let mut driver = Driver::new(UreqTransport::new(), SystemClock);
+    /// let signed_in = driver.sign_in_with_browser(flow, &mut listener, |event| {
+    ///     if let Event::AuthorizationUrl(prompt) = event {
+    ///         open_in_browser(prompt.url);
+    ///     }
+    /// })?;
+    /// assert!(signed_in.new_registration.unwrap().is_for_authorization_code());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sign_in_with_browser<L: CallbackListener>(
         &mut self,
         mut flow: AuthCodeFlow,

@@ -1,8 +1,9 @@
 //! The blocking driver of ssoflow: runs the sans-IO
-//! [`DeviceFlow`](ssoflow_core::DeviceFlow) and
-//! [`RefreshFlow`](ssoflow_core::RefreshFlow) of `ssoflow-core` to their end
-//! over a [`Transport`] (ureq 3 by default), sleeping on a [`Clock`] that tests
-//! can replace with a virtual one.
+//! [`DeviceFlow`](ssoflow_core::DeviceFlow),
+//! [`AuthCodeFlow`](ssoflow_core::AuthCodeFlow) (with a [`LoopbackListener`]
+//! for the browser's redirect) and [`RefreshFlow`](ssoflow_core::RefreshFlow)
+//! of `ssoflow-core` to their end over a [`Transport`] (ureq 3 by default),
+//! sleeping on a [`Clock`] that tests can replace with a virtual one.
 //!
 //! **In scope:** sending requests, sleeping, cancelling, an overall time limit,
 //! translating transport failures into the core's terms, returning the token and
@@ -49,10 +50,10 @@ pub use ureq_transport::{UreqConfig, UreqTransport};
 
 /// Fresh [`PkceSecrets`](ssoflow_core::pkce::PkceSecrets) for an
 /// [`AuthCodeFlow`](ssoflow_core::AuthCodeFlow), from the operating
-/// system's secure random source.
-pub fn fresh_pkce_secrets() -> Result<ssoflow_core::pkce::PkceSecrets, getrandom::Error> {
+/// system's secure random source; an error only if that source fails.
+pub fn fresh_pkce_secrets() -> std::io::Result<ssoflow_core::pkce::PkceSecrets> {
     let mut bytes = [0u8; ssoflow_core::pkce::RANDOM_BYTES];
-    getrandom::fill(&mut bytes)?;
+    getrandom::fill(&mut bytes).map_err(|error| std::io::Error::other(error.to_string()))?;
     Ok(ssoflow_core::pkce::PkceSecrets::from_random(bytes))
 }
 

@@ -19,9 +19,9 @@ use clap::{Parser, Subcommand};
 use ssoflow_emulator::EmulatorArgs;
 use ssoflow_files::config::Environment;
 
-/// Exit status for a denial at the verification page.
+/// Exit status for a denial in the browser.
 const EXIT_DENIED: u8 = 3;
-/// Exit status when the user code expired before approval.
+/// Exit status when the sign-in (user code or authorization code) expired.
 const EXIT_EXPIRED: u8 = 4;
 /// Exit status when the user pressed Ctrl-C (128 + SIGINT, as shells report it).
 const EXIT_CANCELLED: u8 = 130;
@@ -33,7 +33,7 @@ const EXIT_USAGE: u8 = 2;
 ///
 /// The session comes from --sso-session, --profile, or AWS_PROFILE as in the
 /// AWS CLI; --start-url with --region needs no config file. Exit status: 0
-/// success, 1 failure, 2 bad flags or configuration, 3 denied, 4 code
+/// success, 1 failure, 2 bad flags or configuration, 3 denied, 4 sign-in
 /// expired, 130 cancelled (Ctrl-C).
 #[derive(Debug, Parser)]
 #[command(
@@ -51,8 +51,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Sign in with the device flow: shows a code and a link to approve it.
+    /// Sign in: in a browser on this machine (authorization code with PKCE,
+    /// the default for sso-session profiles, as in the AWS CLI), or with a
+    /// code to approve on any device (--use-device-code; also where no local
+    /// browser can finish: over SSH, without a display).
     #[command(after_help = "Examples:\n  ssoflow login --sso-session my-sso\n  \
+                            ssoflow login --sso-session my-sso --use-device-code   # remote shells, containers\n  \
+                            ssoflow login --sso-session my-sso --no-browser --redirect-port 8400   # with ssh -L 8400:127.0.0.1:8400\n  \
                             ssoflow login --profile dev --no-browser\n  \
                             ssoflow login --start-url https://d-1234567890.awsapps.com/start --region us-east-1\n  \
                             ssoflow login --sso-session my-sso --output json   # one JSON event per line")]

@@ -1,12 +1,14 @@
 //! The sans-IO core of ssoflow: everything about signing in to AWS IAM Identity
-//! Center (AWS SSO) with the OAuth 2.0 device authorization grant, as the SSO OIDC
-//! service speaks it, except the I/O. It is told the time and handed responses;
+//! Center (AWS SSO) with the OAuth 2.0 device authorization grant or the
+//! authorization code with PKCE, as the SSO OIDC service speaks them, except the I/O. It is told the time and handed responses;
 //! it asks for requests to be sent and to be woken at a given time, and reports
 //! events. Drivers (`ssoflow-blocking`, `ssoflow-async`, or your own loop) are
 //! thin shells around it, so every protocol decision is written and tested
 //! once, deterministically, in virtual time.
 //!
-//! **In scope:** the device flow ([`DeviceFlow`]) and the refresh grant
+//! **In scope:** the device flow ([`DeviceFlow`]), the authorization-code
+//! flow with PKCE ([`AuthCodeFlow`], with its pieces in [`pkce`] and the
+//! loopback listener's HTTP in [`loopback`]) and the refresh grant
 //! ([`RefreshFlow`]) as state machines that hold their outcome; the service's
 //! errors and what each means for the client ([`ErrorCode`], [`FlowError`]);
 //! endpoints for every partition and safe overrides ([`Endpoint`]); the token
@@ -31,6 +33,9 @@
 //! registration, the device code, the deadline and the poll interval; the
 //! terminal states their [`Outcome`], which [`Flow::outcome`] returns. A
 //! [`RefreshFlow`] goes `Pending` → `Authorized(refreshed token)` or `Failed(error)`.
+//! An [`AuthCodeFlow`] goes `Unregistered` → `Pending` (waiting for the
+//! browser, then exchanging the code once) → a terminal state; its diagram
+//! is on its page.
 //!
 //! # The run-loop contract
 //!
