@@ -166,7 +166,8 @@ impl DeviceFlow {
         let result = match op {
             Operation::RegisterClient => self.registered(body),
             Operation::StartDeviceAuthorization => self.started(now, wall_now, body),
-            Operation::CreateToken => self.authorized(wall_now, body),
+            // A device flow sends nothing else.
+            _ => self.authorized(wall_now, body),
         };
         match result {
             Ok(()) => self.exchange.reset_failures(),

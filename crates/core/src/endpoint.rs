@@ -191,18 +191,45 @@ impl Endpoint {
     /// # Ok::<(), ssoflow_core::ConfigError>(())
     /// ```
     pub fn for_region(region: &str, variant: EndpointVariant) -> Result<Endpoint, ConfigError> {
+        Endpoint::resolve(region, variant, "oidc")
+    }
+
+    /// The SSO portal API's endpoint (GetRoleCredentials and friends) for the
+    /// `sso_region`, by the same rules with the `portal.sso` host label
+    /// (`portal-api.md` §3: the FIPS label is `portal.sso-fips`).
+    ///
+    /// ```
+    /// use ssoflow_core::{Endpoint, EndpointVariant};
+    /// let fips = EndpointVariant { fips: true, dual_stack: false };
+    /// let e = Endpoint::portal_for_region("us-east-1", fips)?;
+    /// assert_eq!(e.base_url(), "https://portal.sso-fips.us-east-1.amazonaws.com");
+    /// # Ok::<(), ssoflow_core::ConfigError>(())
+    /// ```
+    pub fn portal_for_region(
+        region: &str,
+        variant: EndpointVariant,
+    ) -> Result<Endpoint, ConfigError> {
+        Endpoint::resolve(region, variant, "portal.sso")
+    }
+
+    /// The rule set shared by both services, for the host label `label`.
+    fn resolve(
+        region: &str,
+        variant: EndpointVariant,
+        label: &str,
+    ) -> Result<Endpoint, ConfigError> {
         validate_region(region)?;
         let p = Partition::of(region);
         // Every partition of §10.2 supports both FIPS and dual-stack, so no
         // combination is an error; GovCloud's regular host already is FIPS.
         let base = match (variant.fips, variant.dual_stack) {
-            (true, true) => format!("https://oidc-fips.{region}.{}", p.dual_stack_dns_suffix),
+            (true, true) => format!("https://{label}-fips.{region}.{}", p.dual_stack_dns_suffix),
             (true, false) if p.name == "aws-us-gov" => {
-                format!("https://oidc.{region}.amazonaws.com")
+                format!("https://{label}.{region}.amazonaws.com")
             }
-            (true, false) => format!("https://oidc-fips.{region}.{}", p.dns_suffix),
-            (false, true) => format!("https://oidc.{region}.{}", p.dual_stack_dns_suffix),
-            (false, false) => format!("https://oidc.{region}.{}", p.dns_suffix),
+            (true, false) => format!("https://{label}-fips.{region}.{}", p.dns_suffix),
+            (false, true) => format!("https://{label}.{region}.{}", p.dual_stack_dns_suffix),
+            (false, false) => format!("https://{label}.{region}.{}", p.dns_suffix),
         };
         Ok(Endpoint { base })
     }
@@ -307,6 +334,91 @@ mod tests {
             .unwrap()
             .base_url()
             .to_owned()
+    }
+
+    #[test]
+    fn every_row_of_the_portal_table() {
+        // portal-api.md §3.2, resolved by botocore 1.43.11.
+        let table = [
+            (
+                "us-east-1",
+                [
+                    "https://portal.sso.us-east-1.amazonaws.com",
+                    "https://portal.sso-fips.us-east-1.amazonaws.com",
+                    "https://portal.sso.us-east-1.api.aws",
+                    "https://portal.sso-fips.us-east-1.api.aws",
+                ],
+            ),
+            (
+                "eu-west-1",
+                [
+                    "https://portal.sso.eu-west-1.amazonaws.com",
+                    "https://portal.sso-fips.eu-west-1.amazonaws.com",
+                    "https://portal.sso.eu-west-1.api.aws",
+                    "https://portal.sso-fips.eu-west-1.api.aws",
+                ],
+            ),
+            (
+                "cn-north-1",
+                [
+                    "https://portal.sso.cn-north-1.amazonaws.com.cn",
+                    "https://portal.sso-fips.cn-north-1.amazonaws.com.cn",
+                    "https://portal.sso.cn-north-1.api.amazonwebservices.com.cn",
+                    "https://portal.sso-fips.cn-north-1.api.amazonwebservices.com.cn",
+                ],
+            ),
+            (
+                "us-gov-west-1",
+                [
+                    "https://portal.sso.us-gov-west-1.amazonaws.com",
+                    "https://portal.sso.us-gov-west-1.amazonaws.com",
+                    "https://portal.sso.us-gov-west-1.api.aws",
+                    "https://portal.sso-fips.us-gov-west-1.api.aws",
+                ],
+            ),
+            (
+                "eusc-de-east-1",
+                [
+                    "https://portal.sso.eusc-de-east-1.amazonaws.eu",
+                    "https://portal.sso-fips.eusc-de-east-1.amazonaws.eu",
+                    "https://portal.sso.eusc-de-east-1.api.amazonwebservices.eu",
+                    "https://portal.sso-fips.eusc-de-east-1.api.amazonwebservices.eu",
+                ],
+            ),
+            (
+                "us-iso-east-1",
+                [
+                    "https://portal.sso.us-iso-east-1.c2s.ic.gov",
+                    "https://portal.sso-fips.us-iso-east-1.c2s.ic.gov",
+                    "https://portal.sso.us-iso-east-1.api.aws.ic.gov",
+                    "https://portal.sso-fips.us-iso-east-1.api.aws.ic.gov",
+                ],
+            ),
+            (
+                "xx-fake-1",
+                [
+                    "https://portal.sso.xx-fake-1.amazonaws.com",
+                    "https://portal.sso-fips.xx-fake-1.amazonaws.com",
+                    "https://portal.sso.xx-fake-1.api.aws",
+                    "https://portal.sso-fips.xx-fake-1.api.aws",
+                ],
+            ),
+        ];
+        for (region, urls) in table {
+            for (i, (fips, dual_stack)) in
+                [(false, false), (true, false), (false, true), (true, true)]
+                    .into_iter()
+                    .enumerate()
+            {
+                let e = Endpoint::portal_for_region(region, EndpointVariant { fips, dual_stack })
+                    .unwrap();
+                assert_eq!(
+                    e.base_url(),
+                    urls[i],
+                    "{region} fips={fips} dual={dual_stack}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -131,6 +131,7 @@ mod flow;
 pub mod loopback;
 mod operation;
 pub mod pkce;
+pub mod portal;
 mod refresh;
 pub mod secret;
 pub mod server;

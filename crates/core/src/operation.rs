@@ -1,7 +1,8 @@
 //! The operations ssoflow calls, with their HTTP paths and retry rules.
 
-/// An operation of the SSO OIDC service: which request a [`Transmit`](crate::Transmit)
-/// carries and which one an [`Event::Retrying`](crate::Event::Retrying) is about.
+/// An operation of the SSO OIDC service or of the SSO portal API: which
+/// request a [`Transmit`](crate::Transmit) carries and which one an
+/// [`Event::Retrying`](crate::Event::Retrying) is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Operation {
@@ -11,14 +12,30 @@ pub enum Operation {
     StartDeviceAuthorization,
     /// `POST /token`
     CreateToken,
+    /// Portal: `GET /federation/credentials`
+    GetRoleCredentials,
+    /// Portal: `GET /assignment/accounts`
+    ListAccounts,
+    /// Portal: `GET /assignment/roles`
+    ListAccountRoles,
+    /// Portal: `POST /logout`
+    Logout,
 }
 
 impl Operation {
-    /// Every operation, in flow order.
+    /// Every SSO OIDC operation, in flow order.
     pub const ALL: [Operation; 3] = [
         Operation::RegisterClient,
         Operation::StartDeviceAuthorization,
         Operation::CreateToken,
+    ];
+
+    /// Every SSO portal operation (`portal-api.md` §4–§7).
+    pub const PORTAL: [Operation; 4] = [
+        Operation::GetRoleCredentials,
+        Operation::ListAccounts,
+        Operation::ListAccountRoles,
+        Operation::Logout,
     ];
 
     /// The request path, appended to the endpoint's base URL (and its path prefix).
@@ -27,6 +44,21 @@ impl Operation {
             Operation::RegisterClient => "/client/register",
             Operation::StartDeviceAuthorization => "/device_authorization",
             Operation::CreateToken => "/token",
+            Operation::GetRoleCredentials => "/federation/credentials",
+            Operation::ListAccounts => "/assignment/accounts",
+            Operation::ListAccountRoles => "/assignment/roles",
+            Operation::Logout => "/logout",
+        }
+    }
+
+    /// The HTTP method: the portal reads with GET and logs out with POST;
+    /// every OIDC operation is a POST.
+    pub const fn method(self) -> &'static str {
+        match self {
+            Operation::GetRoleCredentials
+            | Operation::ListAccounts
+            | Operation::ListAccountRoles => "GET",
+            _ => "POST",
         }
     }
 
@@ -36,6 +68,10 @@ impl Operation {
             Operation::RegisterClient => "RegisterClient",
             Operation::StartDeviceAuthorization => "StartDeviceAuthorization",
             Operation::CreateToken => "CreateToken",
+            Operation::GetRoleCredentials => "GetRoleCredentials",
+            Operation::ListAccounts => "ListAccounts",
+            Operation::ListAccountRoles => "ListAccountRoles",
+            Operation::Logout => "Logout",
         }
     }
 

@@ -434,6 +434,7 @@ impl<F: Inspect> Checked<F> {
                     assert!(r.device_code.is_some(), "a poll without its device code");
                 }
             }
+            other => panic!("a flow sent the portal operation {other:?}"),
         }
     }
 

@@ -1,5 +1,6 @@
 //! The values that must never be printed: client secrets, device codes,
-//! access and refresh tokens, PKCE verifiers and authorization codes.
+//! access and refresh tokens, PKCE verifiers and authorization codes, role
+//! credentials' secret keys and session tokens.
 //!
 //! Each type wraps an opaque string, serialises as that plain string (so wire
 //! types can hold it directly), prints `[redacted]` under `Debug`, has no
@@ -51,6 +52,14 @@ secret_type!(
 secret_type!(
     /// A PKCE `codeVerifier` sent with the authorization-code grant.
     CodeVerifier
+);
+secret_type!(
+    /// The `secretAccessKey` of role credentials from the SSO portal.
+    SecretAccessKey
+);
+secret_type!(
+    /// The `sessionToken` of role credentials from the SSO portal.
+    SessionToken
 );
 secret_type!(
     /// The `code` the browser brings back to the loopback listener: with the

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 pub use crate::error::DecodeError;
 use crate::secret::{
     AccessToken, AuthorizationCode, ClientSecret, CodeVerifier, DeviceCode, RefreshToken,
+    SecretAccessKey, SessionToken,
 };
 
 /// `grantType` of the device authorization grant (RFC 8628 §3.4), with an underscore.
@@ -241,6 +242,117 @@ pub struct ErrorBody {
     /// Which region to call instead (CreateTokenWithIAM only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+}
+
+/// The SSO portal API's header for the access token (`portal-api.md` §2):
+/// with an underscore, and never `Authorization`.
+pub const BEARER_TOKEN_HEADER: &str = "x-amz-sso_bearer_token";
+/// The portal's query parameters (`portal-api.md` §4–§6).
+pub mod portal_query {
+    /// GetRoleCredentials: the permission set name.
+    pub const ROLE_NAME: &str = "role_name";
+    /// GetRoleCredentials, ListAccountRoles: the 12-digit account id.
+    pub const ACCOUNT_ID: &str = "account_id";
+    /// ListAccounts, ListAccountRoles: page size, 1 to 100 (singular!).
+    pub const MAX_RESULT: &str = "max_result";
+    /// ListAccounts, ListAccountRoles: the page token.
+    pub const NEXT_TOKEN: &str = "next_token";
+}
+/// The largest page the portal serves; more is refused (`portal-api.md` §5).
+pub const PORTAL_MAX_RESULT: u32 = 100;
+/// The namespace of the portal's `__type` error member.
+pub const PORTAL_ERROR_NAMESPACE: &str = "com.amazonaws.switchboard.portal";
+
+/// GetRoleCredentials output (§4).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetRoleCredentialsResponse {
+    /// The credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_credentials: Option<RoleCredentialsBody>,
+}
+
+/// The `roleCredentials` member.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleCredentialsBody {
+    /// `ASIA…`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// The secret key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<SecretAccessKey>,
+    /// The session token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<SessionToken>,
+    /// Expiry in **milliseconds** since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<i64>,
+}
+
+/// ListAccounts output (§5).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListAccountsResponse {
+    /// This page's accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_list: Option<Vec<AccountInfo>>,
+    /// The next page's token; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// One account of a ListAccounts page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountInfo {
+    /// The 12-digit id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// The display name (may be missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_name: Option<String>,
+    /// The root email address (may be missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_address: Option<String>,
+}
+
+/// ListAccountRoles output (§6).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListAccountRolesResponse {
+    /// This page's roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_list: Option<Vec<RoleInfo>>,
+    /// The next page's token; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// One role of a ListAccountRoles page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleInfo {
+    /// The permission set name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_name: Option<String>,
+    /// The account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+}
+
+/// The portal's error body (§8): `message`, and `__type` with the Coral namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalErrorBody {
+    /// `com.amazonaws.switchboard.portal#UnauthorizedException`.
+    #[serde(rename = "__type", default, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+    /// Some clients and services send the code here instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Human-readable text, e.g. `Session token not found or invalid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// Decodes a JSON body into a wire type; any bytes give a value or a typed error.
