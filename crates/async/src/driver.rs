@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use ssoflow_core::drive::{Action, Drive, DriveError, SignIn};
-use ssoflow_core::{AuthCodeFlow, DeviceFlow, Event, Flow, RefreshFlow, Token, UserPrompt};
+use ssoflow_core::{AuthCodeFlow, DeviceFlow, Ending, Event, Flow, RefreshFlow, Token, UserPrompt};
 
 use crate::{AsyncCallbackListener, AsyncClock, AsyncTransport};
 
@@ -113,7 +113,7 @@ impl<T: AsyncTransport, C: AsyncClock> AsyncDriver<T, C> {
         &self,
         flow: &mut F,
         mut on_event: impl FnMut(Event),
-    ) -> Result<Token, DriveError> {
+    ) -> Result<<F::Ending as Ending>::Value, DriveError> {
         let mut drive = Drive::new(flow, self.clock.now(), self.time_limit);
         loop {
             match drive.next(self.clock.now(), false) {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ssoflow_core::drive::{Action, Drive, DriveError, SignIn};
-use ssoflow_core::{AuthCodeFlow, DeviceFlow, Event, Flow, RefreshFlow, Token, UserPrompt};
+use ssoflow_core::{AuthCodeFlow, DeviceFlow, Ending, Event, Flow, RefreshFlow, Token, UserPrompt};
 
 use crate::loopback::CallbackListener;
 
@@ -92,7 +92,7 @@ impl<T: Transport, C: Clock> Driver<T, C> {
         &mut self,
         flow: &mut F,
         on_event: impl FnMut(Event),
-    ) -> Result<Token, Error> {
+    ) -> Result<<F::Ending as Ending>::Value, Error> {
         self.run_loop(flow, on_event, |clock, _, until| clock.sleep_until(until))
     }
 
@@ -162,7 +162,7 @@ impl<T: Transport, C: Clock> Driver<T, C> {
         flow: &mut F,
         mut on_event: impl FnMut(Event),
         mut wait: impl FnMut(&mut C, &mut Drive<'_, F>, Instant),
-    ) -> Result<Token, Error> {
+    ) -> Result<<F::Ending as Ending>::Value, Error> {
         let mut drive = Drive::new(flow, self.clock.now(), self.time_limit);
         loop {
             let cancelled = self

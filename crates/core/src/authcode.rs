@@ -508,6 +508,8 @@ fn same_secret(received: &str, ours: &str) -> bool {
 impl sealed::Sealed for AuthCodeFlow {}
 
 impl Flow for AuthCodeFlow {
+    type Ending = Outcome;
+
     fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         let now = self.exchange.observe(now);
         self.handle_timeout(now);

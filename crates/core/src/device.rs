@@ -341,6 +341,8 @@ impl DeviceFlow {
 impl sealed::Sealed for DeviceFlow {}
 
 impl Flow for DeviceFlow {
+    type Ending = Outcome;
+
     fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         let now = self.exchange.observe(now);
         self.handle_timeout(now);

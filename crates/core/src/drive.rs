@@ -11,13 +11,14 @@
 //! ```
 //! use std::time::{Instant, SystemTime};
 //! use ssoflow_core::drive::{Action, Drive, DriveError, TransportError};
-//! use ssoflow_core::{Flow, Token};
+//! use ssoflow_core::{Ending, Flow};
 //!
+//! /// Runs any machine: a sign-in (its value is a token), a refresh, a portal call.
 //! fn run<F: Flow>(
 //!     flow: &mut F,
 //!     mut send: impl FnMut(http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, TransportError>,
 //!     mut sleep_until: impl FnMut(Instant),
-//! ) -> Result<Token, DriveError> {
+//! ) -> Result<<F::Ending as Ending>::Value, DriveError> {
 //!     let mut drive = Drive::new(flow, Instant::now(), None);
 //!     loop {
 //!         match drive.next(Instant::now(), false) {
@@ -38,7 +39,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::authcode::{AuthCodeFlow, CallbackReply};
 use crate::error::{ApiMisuse, FlowError, TransportErrorKind};
-use crate::flow::{Event, Flow, Outcome, RequestId, Transmit};
+use crate::flow::{Ending, Event, Flow, RequestId, Transmit};
 use crate::token::{Registration, Token};
 
 /// A failure below HTTP, as a transport reports it: what kind, and a message
@@ -161,23 +162,24 @@ impl From<ApiMisuse> for DriveError {
     }
 }
 
-/// What the driver does next; see [`Drive::next`].
+/// What the driver does next; see [`Drive::next`]. `T` is what the machine
+/// yields: a [`Token`] for the sign-in and refresh flows.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum Action {
+pub enum Action<T = Token> {
     /// Send this request and report the answer with [`Drive::sent`].
     Send(Transmit),
     /// Hand this event to the caller.
     Event(Event),
     /// Wait until then (a driver may wake earlier, e.g. to check a cancel flag).
     SleepUntil(Instant),
-    /// The flow is over: the token, or why there is none (a denial, an
-    /// expiry, a failure, a stop or the time limit).
-    Done(Result<Token, DriveError>),
+    /// The flow is over: the token (or other value), or why there is none
+    /// (a denial, an expiry, a failure, a stop or the time limit).
+    Done(Result<T, DriveError>),
 }
 
 #[derive(Debug)]
-enum Phase {
+enum Phase<T> {
     /// Let timers fire, then send.
     Start,
     /// Sending whatever is due.
@@ -186,8 +188,11 @@ enum Phase {
     Draining {
         stop: Option<DriveError>,
     },
-    Finished(Result<Token, DriveError>),
+    Finished(Result<T, DriveError>),
 }
+
+/// What a driven machine yields.
+type ValueOf<F> = <<F as Flow>::Ending as Ending>::Value;
 
 /// A flow being driven: the run-loop contract of [`Flow`] with the stop
 /// checks and error translation every driver needs. Nothing is sent after a
@@ -200,7 +205,7 @@ pub struct Drive<'f, F: Flow> {
     started: Instant,
     time_limit: Option<Duration>,
     last_transport: Option<(TransportError, u32)>,
-    phase: Phase,
+    phase: Phase<ValueOf<F>>,
 }
 
 impl<'f, F: Flow> Drive<'f, F> {
@@ -218,7 +223,7 @@ impl<'f, F: Flow> Drive<'f, F> {
     /// The next thing to do at `now`; `cancelled` is whether the caller wants
     /// the flow stopped (it is, with [`FlowError::Cancelled`]).
     #[must_use = "an action must be carried out for the flow to go on"]
-    pub fn next(&mut self, now: Instant, cancelled: bool) -> Action {
+    pub fn next(&mut self, now: Instant, cancelled: bool) -> Action<ValueOf<F>> {
         loop {
             match std::mem::replace(&mut self.phase, Phase::Start) {
                 Phase::Start => {
@@ -330,23 +335,19 @@ impl<'f, F: Flow> Drive<'f, F> {
 
     /// The flow's outcome as the driver's result: the one place an outcome
     /// becomes a token or an error.
-    fn result_of(&mut self, outcome: Outcome) -> Result<Token, DriveError> {
-        match outcome {
-            Outcome::Authorized(token) => Ok(token),
-            Outcome::Denied => Err(DriveError::Denied),
-            Outcome::Expired => Err(DriveError::Expired),
-            // Only when every attempt failed below HTTP is it the network's
-            // fault; a mix of 5xx and timeouts is the flow's error, which
-            // counts them all.
-            Outcome::Failed(error) => Err(match (error, self.last_transport.take()) {
-                (FlowError::RetriesExhausted { attempts, .. }, Some((source, seen)))
-                    if seen == attempts =>
-                {
-                    DriveError::Transport { source, attempts }
-                }
-                (error, _) => DriveError::Flow(error),
-            }),
-        }
+    fn result_of(&mut self, ending: F::Ending) -> Result<ValueOf<F>, DriveError> {
+        // Only when every attempt failed below HTTP is it the network's
+        // fault; a mix of 5xx and timeouts is the flow's error, which
+        // counts them all.
+        ending
+            .into_result()
+            .map_err(|error| match (error, self.last_transport.take()) {
+                (
+                    DriveError::Flow(FlowError::RetriesExhausted { attempts, .. }),
+                    Some((source, seen)),
+                ) if seen == attempts => DriveError::Transport { source, attempts },
+                (error, _) => error,
+            })
     }
 }
 

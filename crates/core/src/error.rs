@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::operation::Operation;
+use crate::portal::{PortalError, PortalErrorCode};
 use crate::wire::{self, ERROR_TYPE_HEADER, ErrorBody};
 
 /// Every error code of the service model (§9.3), plus unknown codes kept as data.
@@ -399,6 +400,20 @@ pub enum FlowError {
     /// The browser came back with the right `state` but neither a `code`
     /// nor an `error`.
     MissingCode,
+    /// The SSO portal refused a call in a way no retry fixes.
+    Portal {
+        /// The portal operation.
+        operation: Operation,
+        /// What it was about, e.g. "role ReadOnly in account 111122223333".
+        target: String,
+        /// The portal's answer.
+        error: Box<PortalError>,
+    },
+    /// The portal sent the same page token twice: following it would loop.
+    RepeatedPageToken {
+        /// The listing operation.
+        operation: Operation,
+    },
 }
 
 impl FlowError {
@@ -413,6 +428,7 @@ impl FlowError {
                     | ErrorCode::ExpiredToken
                     | ErrorCode::AccessDenied
             ),
+            FlowError::Portal { error, .. } => error.code == PortalErrorCode::Unauthorized,
             FlowError::GrantSpent { .. }
             | FlowError::AnswerLost { .. }
             | FlowError::NoCallback { .. }
@@ -552,6 +568,46 @@ impl std::fmt::Display for FlowError {
             }
             FlowError::MissingCode => f.write_str(
                 "the browser came back from the authorization server without a code or an error",
+            ),
+            FlowError::Portal {
+                operation,
+                target,
+                error,
+            } => {
+                let name = operation.name();
+                match error.code {
+                    PortalErrorCode::Unauthorized => write!(
+                        f,
+                        "the SSO session is no longer valid (the portal answered {name} with \
+                         {error}): sign in again"
+                    ),
+                    PortalErrorCode::Forbidden => write!(
+                        f,
+                        "no access to {target} ({error}): check that this account and role are \
+                         assigned to you in IAM Identity Center; an assignment made after you \
+                         signed in needs a new sign-in"
+                    ),
+                    PortalErrorCode::ResourceNotFound => write!(
+                        f,
+                        "the portal found no {target} ({error}): check the account id and role name"
+                    ),
+                    PortalErrorCode::TooManyRequests => write!(
+                        f,
+                        "the portal throttled {name} for {target} ({error}); try again in a minute"
+                    ),
+                    PortalErrorCode::InvalidRequest => {
+                        write!(
+                            f,
+                            "the portal refused {name} for {target} as invalid ({error})"
+                        )
+                    }
+                    _ => write!(f, "the portal refused {name} for {target}: {error}"),
+                }
+            }
+            FlowError::RepeatedPageToken { operation } => write!(
+                f,
+                "the portal sent the same {} page token twice; stopped rather than loop",
+                operation.name()
             ),
         }
     }

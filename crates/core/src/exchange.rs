@@ -112,7 +112,7 @@ impl Exchange {
         self.in_flight.map(|f| later(f.sent_at, ANSWER_WAIT_LIMIT))
     }
 
-    /// Builds and records the one request in flight, sent at `now`.
+    /// Builds and records the one request in flight, a JSON POST sent at `now`.
     pub(crate) fn transmit(
         &mut self,
         now: Instant,
@@ -127,6 +127,16 @@ impl Exchange {
             CONTENT_TYPE,
             HeaderValue::from_static(wire::CONTENT_TYPE_JSON),
         );
+        self.transmit_request(now, op, request)
+    }
+
+    /// Records `request`, built by the caller, as the one in flight, sent at `now`.
+    pub(crate) fn transmit_request(
+        &mut self,
+        now: Instant,
+        op: Operation,
+        request: http::Request<Vec<u8>>,
+    ) -> Option<Transmit> {
         let id = RequestId(self.next_id);
         self.next_id = self.next_id.wrapping_add(1);
         self.in_flight = Some(InFlight {

@@ -173,6 +173,8 @@ pub enum StateKind {
     Denied,
     /// Failed or cancelled. Terminal.
     Failed,
+    /// A portal call has its answer. Terminal.
+    Answered,
 }
 
 impl StateKind {
@@ -180,7 +182,11 @@ impl StateKind {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            StateKind::Authorized | StateKind::Expired | StateKind::Denied | StateKind::Failed
+            StateKind::Authorized
+                | StateKind::Expired
+                | StateKind::Denied
+                | StateKind::Failed
+                | StateKind::Answered
         )
     }
 }
@@ -214,6 +220,45 @@ impl Outcome {
 pub(crate) mod sealed {
     /// Only this crate's machines are flows: the trait may grow methods.
     pub trait Sealed {}
+}
+
+/// How a machine of this crate ends, as its terminal state holds it:
+/// [`Outcome`] for the sign-in and refresh flows,
+/// [`PortalOutcome`](crate::PortalOutcome) for a portal call. Sealed; the
+/// drivers turn it into their result with [`Ending::into_result`].
+pub trait Ending: Clone + std::fmt::Debug + sealed::Sealed {
+    /// What a successful machine yields: a [`Token`], role credentials, a list…
+    type Value: Clone + std::fmt::Debug;
+
+    /// The terminal state this ending is.
+    fn state(&self) -> StateKind;
+
+    /// The value, or why there is none: [`DriveError::Denied`],
+    /// [`DriveError::Expired`] or [`DriveError::Flow`].
+    ///
+    /// [`DriveError::Denied`]: crate::drive::DriveError::Denied
+    /// [`DriveError::Expired`]: crate::drive::DriveError::Expired
+    /// [`DriveError::Flow`]: crate::drive::DriveError::Flow
+    fn into_result(self) -> Result<Self::Value, crate::drive::DriveError>;
+}
+
+impl sealed::Sealed for Outcome {}
+
+impl Ending for Outcome {
+    type Value = Token;
+
+    fn state(&self) -> StateKind {
+        Outcome::state(self)
+    }
+
+    fn into_result(self) -> Result<Token, crate::drive::DriveError> {
+        match self {
+            Outcome::Authorized(token) => Ok(token),
+            Outcome::Denied => Err(crate::drive::DriveError::Denied),
+            Outcome::Expired => Err(crate::drive::DriveError::Expired),
+            Outcome::Failed(error) => Err(crate::drive::DriveError::Flow(error)),
+        }
+    }
 }
 
 /// The run-loop surface every flow of this crate offers, so one driver loop
@@ -254,6 +299,9 @@ pub(crate) mod sealed {
 /// [`poll_timeout`]: Flow::poll_timeout
 /// [`handle_timeout`]: Flow::handle_timeout
 pub trait Flow: sealed::Sealed {
+    /// How it ends: [`Outcome`] for the flows that sign in or refresh.
+    type Ending: Ending;
+
     /// The next request to send, if one is due at `now`. `None` while a
     /// request is in flight, before the next one is due, and once the flow
     /// has ended. Call again after every `handle_*` call.
@@ -301,7 +349,7 @@ pub trait Flow: sealed::Sealed {
 
     /// How the flow ended, once it has: the token, a denial, an expiry or
     /// the error. `None` while it runs.
-    fn outcome(&self) -> Option<&Outcome>;
+    fn outcome(&self) -> Option<&Self::Ending>;
 
     /// Stops the flow: nothing is sent afterwards; it ends `Failed(Cancelled)`.
     fn cancel(&mut self);

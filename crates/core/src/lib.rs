@@ -145,8 +145,11 @@ pub use authcode::{AuthCodeFlow, AuthorizationPrompt, CallbackRefusal, CallbackR
 pub use device::DeviceFlow;
 pub use endpoint::{ConfigError, Endpoint, EndpointVariant};
 pub use error::{ApiMisuse, ErrorCode, FlowError, ServiceError, TransportErrorKind};
-pub use flow::{Event, Flow, FlowConfig, Outcome, RequestId, StateKind, Transmit, UserPrompt};
+pub use flow::{
+    Ending, Event, Flow, FlowConfig, Outcome, RequestId, StateKind, Transmit, UserPrompt,
+};
 pub use operation::Operation;
+pub use portal::{PortalCall, PortalOutcome};
 pub use refresh::RefreshFlow;
 pub use token::{Registration, Token};
 

@@ -56,7 +56,7 @@ use crate::refresh::{self, RefreshFlow};
 use crate::wire;
 
 /// What the oracle reads from inside a flow; implemented for every flow of this crate.
-pub trait Inspect: Flow {
+pub trait Inspect: Flow<Ending = Outcome> {
     /// The poll interval in force (device flow, while pending).
     fn interval(&self) -> Option<Duration>;
     /// The device code's deadline (device flow, while pending).

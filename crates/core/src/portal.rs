@@ -321,3 +321,10 @@ mod tests {
         assert_eq!(PortalError::from_response(&response), Some(sent));
     }
 }
+
+mod call;
+
+pub use call::{
+    GetRoleCredentials, ListAccountRoles, ListAccounts, Logout, PortalCall, PortalOutcome,
+    PortalRequest,
+};

@@ -118,6 +118,8 @@ impl RefreshFlow {
 impl sealed::Sealed for RefreshFlow {}
 
 impl Flow for RefreshFlow {
+    type Ending = Outcome;
+
     fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         let now = self.exchange.observe(now);
         self.handle_timeout(now);
