@@ -76,6 +76,10 @@ impl std::fmt::Debug for AuthorizationPrompt {
 pub enum CallbackRefusal {
     /// The callback has no `state`.
     MissingState,
+    /// The callback reports an `error` (e.g. `access_denied`) but carries no
+    /// `state`, so it cannot be told from a forged one; the sign-in goes on
+    /// waiting, and the person sees what the server said.
+    ErrorWithoutState(String),
     /// The callback's `state` is not the one this flow sent.
     StateMismatch,
     /// The query could not be read (a bad `%` escape, a repeated parameter…).
@@ -86,6 +90,11 @@ impl std::fmt::Display for CallbackRefusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CallbackRefusal::MissingState => f.write_str("the callback has no state parameter"),
+            CallbackRefusal::ErrorWithoutState(error) => write!(
+                f,
+                "the authorization server reported the error {error:?}, but without the state \
+                 that would show it is about this sign-in"
+            ),
             CallbackRefusal::StateMismatch => {
                 f.write_str("the callback's state does not match this sign-in")
             }
@@ -278,7 +287,10 @@ impl AuthCodeFlow {
             Ok(pairs) => {
                 let state = pairs.iter().find(|(n, _)| n == "state").map(|(_, v)| v);
                 match state {
-                    None => Err(CallbackRefusal::MissingState),
+                    None => Err(match pairs.iter().find(|(n, _)| n == "error") {
+                        Some((_, error)) => CallbackRefusal::ErrorWithoutState(error.clone()),
+                        None => CallbackRefusal::MissingState,
+                    }),
                     Some(state) if !same_secret(state, self.secrets.state()) => {
                         Err(CallbackRefusal::StateMismatch)
                     }
@@ -306,6 +318,22 @@ impl AuthCodeFlow {
             if error == "access_denied" {
                 self.finish(Outcome::Denied);
                 return CallbackReply::Denied;
+            }
+            // The authorization server refused the client itself: no later
+            // sign-in may reuse this registration.
+            if matches!(error.as_str(), "unauthorized_client" | "invalid_client") {
+                let client_id = awaiting.registration.client_id.clone();
+                if self
+                    .obtained
+                    .as_ref()
+                    .is_some_and(|r| r.client_id == client_id)
+                {
+                    self.obtained = None;
+                }
+                self.exchange.events.push_back(Event::RegistrationRejected {
+                    client_id,
+                    user_code_void: false,
+                });
             }
             let failure = FlowError::AuthorizationError {
                 error,
@@ -795,6 +823,45 @@ mod tests {
                 other => panic!("{query}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn an_error_without_state_is_shown_but_does_not_end_the_flow() {
+        let t0 = Instant::now();
+        let (mut c, _) = waiting(t0);
+        let reply = c.handle_callback(t0, "/oauth/callback?error=access_denied");
+        assert_eq!(
+            reply,
+            CallbackReply::Refused(CallbackRefusal::ErrorWithoutState("access_denied".into()))
+        );
+        assert!(reply_text(&reply).contains("access_denied"));
+        assert_eq!(c.state(), StateKind::Pending);
+    }
+
+    fn reply_text(reply: &CallbackReply) -> String {
+        String::from_utf8(crate::loopback::response(Some(reply))).unwrap()
+    }
+
+    #[test]
+    fn a_client_refused_at_authorize_is_a_rejected_registration() {
+        let t0 = Instant::now();
+        let (mut c, _) = waiting(t0);
+        let target = format!(
+            "/oauth/callback?error=unauthorized_client&state={}",
+            state()
+        );
+        assert!(matches!(
+            c.handle_callback(t0, &target),
+            CallbackReply::Failed(FlowError::AuthorizationError { .. })
+        ));
+        assert_eq!(
+            c.drain(),
+            vec![Event::RegistrationRejected {
+                client_id: "cid".into(),
+                user_code_void: false
+            }]
+        );
+        assert!(c.flow().new_registration().is_none());
     }
 
     #[test]

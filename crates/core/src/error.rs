@@ -551,8 +551,7 @@ impl std::fmt::Display for FlowError {
                 if *refused > 0 {
                     write!(
                         f,
-                        " ({refused} forged or stale callback(s) with a state that does not \
-                         match were refused)"
+                        " ({refused} callback(s) without this sign-in's state were refused)"
                     )?;
                 }
                 f.write_str(

@@ -1006,7 +1006,15 @@ impl Checked<AuthCodeFlow> {
                 );
             }
             CallbackReply::Denied => assert_eq!(self.flow.state(), StateKind::Denied),
-            CallbackReply::Failed(_) => assert_eq!(self.flow.state(), StateKind::Failed),
+            CallbackReply::Failed(error) => {
+                assert_eq!(self.flow.state(), StateKind::Failed);
+                // A refusal of the client itself rejects the registration.
+                if let FlowError::AuthorizationError { error, .. } = error
+                    && matches!(error.as_str(), "unauthorized_client" | "invalid_client")
+                {
+                    self.owed_rejections.push_back(false);
+                }
+            }
             CallbackReply::Refused(_) | CallbackReply::NotFound | CallbackReply::NotWaiting => {
                 assert_eq!(
                     self.flow.state(),

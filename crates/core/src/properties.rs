@@ -229,7 +229,7 @@ enum AuthStep {
 fn callbacks() -> impl Strategy<Value = Callback> {
     prop_oneof![
         3 => Just(Callback::Code),
-        1 => prop_oneof![Just("access_denied"), Just("invalid_scope"), Just("")].prop_map(Callback::Error),
+        1 => prop_oneof![Just("access_denied"), Just("invalid_scope"), Just("unauthorized_client"), Just("")].prop_map(Callback::Error),
         1 => Just(Callback::NoCode),
         2 => Just(Callback::WrongState),
         1 => Just(Callback::MissingState),
