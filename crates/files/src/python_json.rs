@@ -1,9 +1,12 @@
-//! JSON laid out byte for byte as Python's `json.dumps` does by default: `", "`
-//! between members, `": "` after keys, every non-ASCII character escaped as
-//! `\uXXXX` (surrogate pairs above U+FFFF). The AWS CLI writes its token
-//! files this way and hashes this form of its registration-cache key, so the
+//! JSON laid out byte for byte as Python's `json.dumps` does: by default `", "`
+//! between members and `": "` after keys, or with `separators=(',', ':')` no
+//! spaces at all ([`to_vec_compact`]); in both, `ensure_ascii`: every
+//! character outside `' '..='~'` escaped as `\uXXXX` in lower-case hex
+//! (surrogate pairs above U+FFFF, DEL too). The AWS CLI writes its token and
+//! role-credential files in the default form, hashes that form of its
+//! registration-cache key and the compact form of its role-cache key, so the
 //! same bytes are needed both to write files the CLI would write and to find
-//! its registrations (`aws-cli-compat.md` §4.3, §5.1).
+//! its entries (`aws-cli-compat.md` §4.3, §5.1; `portal-api.md` §10.2, §10.4).
 
 use std::io;
 
@@ -14,20 +17,38 @@ use serde_json::ser::{Formatter, Serializer};
 /// a struct's field order, or a `serde_json::Map`'s (sorted, without the
 /// `preserve_order` feature, which is what `sort_keys=True` needs).
 pub(crate) fn to_vec<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Vec<u8>> {
+    write(value, PythonFormatter { compact: false })
+}
+
+/// Serializes `value` as `json.dumps(value, separators=(',', ':'))` lays it
+/// out: the same escaping, no spaces. Key order as in [`to_vec`].
+pub(crate) fn to_vec_compact<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Vec<u8>> {
+    write(value, PythonFormatter { compact: true })
+}
+
+fn write<T: Serialize + ?Sized>(
+    value: &T,
+    formatter: PythonFormatter,
+) -> serde_json::Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    let mut serializer = Serializer::with_formatter(&mut bytes, PythonFormatter);
+    let mut serializer = Serializer::with_formatter(&mut bytes, formatter);
     value.serialize(&mut serializer)?;
     Ok(bytes)
 }
 
-struct PythonFormatter;
+struct PythonFormatter {
+    /// `separators=(',', ':')` rather than the default `(', ', ': ')`.
+    compact: bool,
+}
 
-/// Python's item separator, `", "`, before every member or element but the first.
-fn separator<W: ?Sized + io::Write>(writer: &mut W, first: bool) -> io::Result<()> {
-    if first {
-        Ok(())
-    } else {
-        writer.write_all(b", ")
+impl PythonFormatter {
+    /// The item separator before every member or element but the first.
+    fn separator<W: ?Sized + io::Write>(&self, writer: &mut W, first: bool) -> io::Result<()> {
+        match (first, self.compact) {
+            (true, _) => Ok(()),
+            (false, true) => writer.write_all(b","),
+            (false, false) => writer.write_all(b", "),
+        }
     }
 }
 
@@ -37,7 +58,7 @@ impl Formatter for PythonFormatter {
         writer: &mut W,
         first: bool,
     ) -> io::Result<()> {
-        separator(writer, first)
+        self.separator(writer, first)
     }
 
     fn begin_object_key<W: ?Sized + io::Write>(
@@ -45,11 +66,15 @@ impl Formatter for PythonFormatter {
         writer: &mut W,
         first: bool,
     ) -> io::Result<()> {
-        separator(writer, first)
+        self.separator(writer, first)
     }
 
     fn begin_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        writer.write_all(b": ")
+        writer.write_all(if self.compact {
+            b":".as_slice()
+        } else {
+            b": ".as_slice()
+        })
     }
 
     fn write_string_fragment<W: ?Sized + io::Write>(
@@ -58,10 +83,11 @@ impl Formatter for PythonFormatter {
         fragment: &str,
     ) -> io::Result<()> {
         // serde_json has already escaped quotes, backslashes and control
-        // characters; what is left to do is ensure_ascii.
+        // characters; what is left to do is ensure_ascii, which escapes
+        // everything outside ' '..='~': non-ASCII, and DEL (0x7f).
         let mut start = 0;
         for (index, c) in fragment.char_indices() {
-            if c.is_ascii() {
+            if c.is_ascii() && c != '\x7f' {
                 continue;
             }
             writer.write_all(&fragment.as_bytes()[start..index])?;
@@ -103,5 +129,19 @@ mod tests {
         // json.dumps("café 😀 \"q\" \\ \n") == '"caf\\u00e9 \\ud83d\\ude00 \\"q\\" \\\\ \\n"'
         let value = json!("café 😀 \"q\" \\ \n");
         assert_eq!(dumps(&value), r#""caf\u00e9 \ud83d\ude00 \"q\" \\ \n""#);
+        // json.dumps("\x7f\x00\x1f\u2028/\t\b\f\r") == '"\\u007f\\u0000\\u001f\\u2028/\\t\\b\\f\\r"'
+        let value = json!("\u{7f}\u{0}\u{1f}\u{2028}/\t\u{8}\u{c}\r");
+        assert_eq!(dumps(&value), r#""\u007f\u0000\u001f\u2028/\t\b\f\r""#);
+    }
+
+    #[test]
+    fn the_compact_form_has_no_spaces() {
+        // json.dumps({"b": [1, 2], "a": "é x", "c": {}}, sort_keys=True, separators=(",", ":"))
+        let value = json!({"b": [1, 2], "a": "é x", "c": {}});
+        let bytes = to_vec_compact(&value).unwrap();
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            r#"{"a":"\u00e9 x","b":[1,2],"c":{}}"#
+        );
     }
 }

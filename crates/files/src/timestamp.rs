@@ -47,6 +47,11 @@ pub(crate) fn parse(text: &str) -> Result<SystemTime, String> {
     if nanos < 0 {
         return Err(format!("{text:?} is before 1970"));
     }
+    // `9999-12-31T23:59:59-01:00` is in the year 10000 in UTC, which
+    // `format` cannot write back: such a file would change on every rewrite.
+    if datetime.unix_timestamp() > MAX_SECONDS {
+        return Err(format!("{text:?} is after 9999"));
+    }
     let nanos = u128::try_from(nanos).unwrap_or(0);
     let seconds = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
     let subsec = u32::try_from(nanos % 1_000_000_000).unwrap_or(0);
@@ -110,6 +115,8 @@ mod tests {
             assert!(error.contains("RFC 3339"), "{text}: {error}");
         }
         assert!(parse("1969-12-31T23:59:59Z").is_err());
+        assert!(parse("9999-12-31T23:59:59-01:00").is_err());
+        assert!(parse("9999-12-31T23:59:59.999Z").is_ok());
     }
 
     #[test]
