@@ -1,5 +1,7 @@
 //! The directory `~/.aws/sso/cache/`, shared with the AWS CLI and the SDKs:
-//! token files, registration files, and our lock files beside them.
+//! token files, registration files, and our lock files beside them; and the
+//! file handling every cache directory shares (trusting a file before reading
+//! it, private directories, atomic writes, lock files).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -194,90 +196,108 @@ impl TokenCache {
         key: &TokenKey,
         timeout: Duration,
     ) -> Result<RefreshLock, CacheError> {
-        let started = Instant::now();
-        loop {
-            if let Some(lock) = self.try_lock_refresh(key)? {
-                return Ok(lock);
-            }
-            if started.elapsed() >= timeout {
-                return Err(CacheError::LockTimeout {
-                    path: self.lock_path(key),
-                    waited: started.elapsed(),
-                });
-            }
-            std::thread::sleep(LOCK_RETRY);
-        }
+        lock_file(&self.dir, &self.lock_path(key), timeout).map(|file| RefreshLock { file })
     }
 
     /// The refresh lock if nobody holds it, else `None` at once; for callers
     /// that wait their own way (an async task sleeps on its runtime).
     pub fn try_lock_refresh(&self, key: &TokenKey) -> Result<Option<RefreshLock>, CacheError> {
-        let path = self.lock_path(key);
-        self.create_dir()?;
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(&path).map_err(|source| CacheError::Io {
-            action: "lock",
-            path: path.clone(),
-            source,
-        })?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(RefreshLock { file })),
-            Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(source)) => Err(CacheError::Io {
-                action: "lock",
-                path,
-                source,
-            }),
-        }
+        try_lock_file(&self.dir, &self.lock_path(key))
+            .map(|file| file.map(|file| RefreshLock { file }))
     }
 
     fn lock_path(&self, key: &TokenKey) -> PathBuf {
         self.dir.join(format!("{}.lock", key.file_name()))
     }
 
-    /// Creates the directory (0700) if needed, and refuses one that every
-    /// user may write without the sticky bit: anyone could then swap our
-    /// files between our write and the AWS CLI's read.
-    fn create_dir(&self) -> Result<(), CacheError> {
-        create_private_dir(&self.dir).map_err(|source| CacheError::Io {
-            action: "create",
-            path: self.dir.clone(),
-            source,
-        })?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&self.dir)
-                .map_err(|source| CacheError::Io {
-                    action: "read",
-                    path: self.dir.clone(),
-                    source,
-                })?
-                .permissions()
-                .mode();
-            if mode & 0o002 != 0 && mode & 0o1000 == 0 {
-                return Err(CacheError::Unusable {
-                    path: self.dir.clone(),
-                    detail: format!(
-                        "every user may write this directory (mode {:o}); fix it with chmod 700",
-                        mode & 0o777
-                    ),
-                });
-            }
-        }
-        Ok(())
-    }
-
     fn write(&self, path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
-        self.create_dir()?;
-        write_atomically(path, bytes).map_err(|source| CacheError::Io {
-            action: "write",
+        write_cache_file(&self.dir, path, bytes)
+    }
+}
+
+/// Creates a cache directory (0700) if needed, and refuses one that every
+/// user may write without the sticky bit: anyone could then swap our files
+/// between our write and the AWS CLI's read.
+pub(crate) fn create_cache_dir(dir: &Path) -> Result<(), CacheError> {
+    create_private_dir(dir).map_err(|source| CacheError::Io {
+        action: "create",
+        path: dir.to_owned(),
+        source,
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)
+            .map_err(|source| CacheError::Io {
+                action: "read",
+                path: dir.to_owned(),
+                source,
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+            return Err(CacheError::Unusable {
+                path: dir.to_owned(),
+                detail: format!(
+                    "every user may write this directory (mode {:o}); fix it with chmod 700",
+                    mode & 0o777
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Writes `path` in the cache directory `dir` atomically, mode 0600.
+pub(crate) fn write_cache_file(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
+    create_cache_dir(dir)?;
+    write_atomically(path, bytes).map_err(|source| CacheError::Io {
+        action: "write",
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Takes the advisory lock on the lock file `path` in the cache directory
+/// `dir`, retrying every [`LOCK_RETRY`] for up to `timeout`. The file stays
+/// behind; the operating system drops the lock with the returned handle, or
+/// when the process dies.
+pub(crate) fn lock_file(dir: &Path, path: &Path, timeout: Duration) -> Result<File, CacheError> {
+    let started = Instant::now();
+    loop {
+        if let Some(file) = try_lock_file(dir, path)? {
+            return Ok(file);
+        }
+        if started.elapsed() >= timeout {
+            return Err(CacheError::LockTimeout {
+                path: path.to_owned(),
+                waited: started.elapsed(),
+            });
+        }
+        std::thread::sleep(LOCK_RETRY);
+    }
+}
+
+/// The lock on `path` if nobody holds it, else `None` at once.
+pub(crate) fn try_lock_file(dir: &Path, path: &Path) -> Result<Option<File>, CacheError> {
+    create_cache_dir(dir)?;
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path).map_err(|source| CacheError::Io {
+        action: "lock",
+        path: path.to_owned(),
+        source,
+    })?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(source)) => Err(CacheError::Io {
+            action: "lock",
             path: path.to_owned(),
             source,
-        })
+        }),
     }
 }
 
@@ -317,7 +337,7 @@ const MAX_CACHE_FILE: u64 = 1024 * 1024;
 /// Reads a cache file if it is one to trust: a regular file (a symbolic link
 /// could point anywhere another user chose), not writable by every user, and
 /// no larger than [`MAX_CACHE_FILE`]. Otherwise it is `Unusable`, with why.
-fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, CacheError> {
+pub(crate) fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, CacheError> {
     let io = |source| CacheError::Io {
         action: "read",
         path: path.to_owned(),
@@ -334,7 +354,7 @@ fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, CacheError> {
     };
     if metadata.file_type().is_symlink() {
         return Err(unusable(
-            "it is a symbolic link, and ssoflow does not follow links in the token cache".into(),
+            "it is a symbolic link, and ssoflow does not follow links in the AWS caches".into(),
         ));
     }
     if !metadata.is_file() {
@@ -346,7 +366,7 @@ fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, CacheError> {
         let mode = metadata.permissions().mode() & 0o777;
         if mode & 0o002 != 0 {
             return Err(unusable(format!(
-                "every user may write it (mode {mode:o}), so its token cannot be trusted; remove it"
+                "every user may write it (mode {mode:o}), so its contents cannot be trusted; remove it"
             )));
         }
     }
@@ -373,7 +393,7 @@ fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, CacheError> {
 }
 
 /// Removes `path`; `false` if it was already gone.
-fn remove_if_present(path: PathBuf) -> Result<bool, CacheError> {
+pub(crate) fn remove_if_present(path: PathBuf) -> Result<bool, CacheError> {
     match std::fs::remove_file(&path) {
         Ok(()) => Ok(true),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),

@@ -1,12 +1,14 @@
 //! The AWS CLI's files, as ssoflow reads and writes them: `~/.aws/config`
-//! (profiles, sso-sessions, endpoint overrides), the SSO token cache and the
-//! client-registration cache in `~/.aws/sso/cache/`, and the lock file that
-//! lets one process refresh a token while others wait.
+//! (profiles, sso-sessions, roles, endpoint overrides), the SSO token cache
+//! and the client-registration cache in `~/.aws/sso/cache/`, the
+//! role-credential cache in `~/.aws/cli/cache/`, and the lock files that let
+//! one process refresh a token or fetch a role's credentials while others wait.
 //!
 //! **In scope:** parsing and resolving configuration as botocore does
-//! (`aws-cli-compat.md` §3, §8), file names, formats and atomic writes
-//! (§4, §5, §7), lenient reading (§12). **Out of scope:** HTTP, the flows
-//! themselves (`ssoflow-core`), the role-credential cache.
+//! (`aws-cli-compat.md` §3, §8; `portal-api.md` §3.4, §9), file names,
+//! formats and atomic writes (§4–§7; `portal-api.md` §10), lenient reading
+//! (§12). **Out of scope:** HTTP, the flows and the portal calls themselves
+//! (`ssoflow-core`).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -18,6 +20,7 @@ pub mod config;
 mod provider;
 mod python_json;
 mod registration_file;
+mod role_cache;
 mod timestamp;
 mod token_file;
 
@@ -28,6 +31,10 @@ pub use provider::{
     TokenSource, TokenStep,
 };
 pub use registration_file::{CachedRegistration, RegistrationKey};
+pub use role_cache::{
+    CachedRoleCredentials, ROLE_REUSE_MARGIN, RoleCache, RoleCacheEntry, RoleCacheKey,
+    RoleFetchLock,
+};
 pub use token_file::CachedToken;
 
 /// Renders a time as the AWS CLI writes `expiresAt`: `YYYY-MM-DDTHH:MM:SSZ`
