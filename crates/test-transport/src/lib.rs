@@ -2,7 +2,8 @@
 //! that answers RegisterClient, StartDeviceAuthorization and CreateToken (with
 //! the device-code, authorization-code and refresh grants) and the browser's
 //! `GET /authorize` as the real service does (status codes, `x-amzn-ErrorType`, OAuth error bodies,
-//! value shapes), plus [`Simulation`], which serves it on a virtual clock so
+//! value shapes), and the SSO portal API that the access tokens it issues are
+//! good for (GetRoleCredentials, ListAccounts, ListAccountRoles, Logout), plus [`Simulation`], which serves it on a virtual clock so
 //! whole sign-in flows, including ten-minute expiries, run in milliseconds.
 //! The HTTP emulator serves the same [`Service`] over real HTTP, so it reads
 //! no clock (time is always an argument) and does no I/O. It depends on
@@ -18,14 +19,20 @@
 //! with the verifier checked, single-use codes whose reuse revokes their
 //! tokens; both kinds of pending sign-in listed and decided together
 //! ([`Service::pending_requests`], [`Service::decide_pending`]); `slow_down` for early polls; refresh-token rotation and
-//! revocation; expiring registrations; injected faults ([`Fault`]: 5xx,
-//! malformed bodies, dropped connections, delays); request [`Counters`] and a
+//! revocation; expiring registrations; the portal API (`portal-api.md`
+//! §2–§8): access tokens checked for issue, expiry and Logout, the person's
+//! assignments ([`PortalAccount`], [`ServiceConfig::accounts`]) listed a
+//! page at a time, `ASIA…` role credentials that never outlive the token,
+//! 401/403/400/429 in the portal's error format, an optional rate limit;
+//! injected faults ([`Fault`]: 5xx,
+//! malformed bodies, dropped connections, delays; portal-only ones with
+//! [`Service::inject_portal_faults`]); request [`Counters`] and a
 //! secret-free log of [`Exchange`]s; latency and read timeouts in virtual time;
 //! a wall clock that can jump while the monotonic one stands still.
 //!
 //! **Out of scope:** the sign-in itself at `/authorize` (a person is assumed
-//! signed in, only consent is asked), CreateTokenWithIAM (refused with `invalid_request`), the portal API that
-//! consumes access tokens, SigV4, HTTP itself (the `ssoflow-emulator` crate
+//! signed in, only consent is asked), CreateTokenWithIAM (refused with `invalid_request`),
+//! checking the role credentials it issues (nothing consumes them), SigV4, HTTP itself (the `ssoflow-emulator` crate
 //! serves this service over HTTP).
 //!
 //! # Example: one sign-in, request by request
@@ -87,7 +94,7 @@ mod sim;
 
 pub use service::{
     ApprovalError, AuthorizeRefusal, AuthorizeStep, AutoApprove, Counters, Decided, Fault,
-    PendingAuthorization, PendingInfo, PendingRequest, Reply, Service, ServiceConfig,
-    ServiceSnapshot, UnsupportedSnapshot,
+    PendingAuthorization, PendingInfo, PendingRequest, PortalAccount, Reply, Service,
+    ServiceConfig, ServiceSnapshot, UnsupportedSnapshot,
 };
 pub use sim::{Exchange, Simulation};

@@ -32,9 +32,44 @@ fn random_bytes(len: usize) -> Result<Vec<u8>, RandomUnavailable> {
     Ok(bytes)
 }
 
+/// The base64 alphabet of RFC 4648 §5 (URL-safe).
+const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// The base64 alphabet of RFC 4648 §4 (standard), which AWS secret keys and
+/// session tokens are written in: with `+` and `/`, so a client that forgets
+/// to escape them in a URL, a shell or a file shows it.
+const BASE64_STANDARD: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// The alphabet of access key ids after their `ASIA` prefix.
+const KEY_ID_ALPHABET: &[u8; 36] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+/// The largest multiple of 36 that fits in a byte (7 × 36); bytes at or above
+/// it are thrown away so that every character of a key id is equally likely.
+const KEY_ID_ACCEPT_BELOW: u8 = 252;
+
+/// Characters of a key id after `ASIA`; AWS key ids are 20 characters long.
+const KEY_ID_RANDOM_LEN: usize = 16;
+
+/// The length of an AWS secret access key.
+const SECRET_KEY_LEN: usize = 40;
+
+/// How every STS-issued session token begins (the base64 of a fixed header);
+/// kept so that tools sniffing for it recognise ours.
+const SESSION_TOKEN_PREFIX: &str = "IQoJb3JpZ2luX2Vj";
+
+/// Random bytes in a session token: 750 bytes are 1,000 base64 characters
+/// without padding, so the token is about as long as the portal's, which are
+/// notably longer than STS AssumeRole tokens (`portal-api.md` §4).
+const SESSION_TOKEN_BYTES: usize = 750;
+
 /// Unpadded base64url (RFC 4648 §5), the encoding of every opaque value here.
 pub(crate) fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    base64(bytes, BASE64URL)
+}
+
+/// Unpadded base64 of `bytes` over `alphabet`.
+fn base64(bytes: &[u8], alphabet: &[u8; 64]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [
@@ -46,7 +81,7 @@ pub(crate) fn base64url(bytes: &[u8]) -> String {
         // A chunk of n bytes yields n + 1 significant characters.
         for i in 0..=chunk.len() {
             let sextet = (group >> (18 - 6 * i)) & 0x3f;
-            out.push(char::from(ALPHABET[sextet as usize]));
+            out.push(char::from(alphabet[sextet as usize]));
         }
     }
     out
@@ -93,6 +128,43 @@ pub(crate) fn authorization_code() -> Result<String, RandomUnavailable> {
 /// 22 base64url characters. Unguessable, because the consent form posts it back.
 pub(crate) fn authorization_request_id() -> Result<String, RandomUnavailable> {
     Ok(base64url(&random_bytes(16)?))
+}
+
+/// A portal session: one sign-in, which every token minted from it (through
+/// refreshes) belongs to, and which Logout ends. 16 random bytes, base64url.
+pub(crate) fn session_id() -> Result<String, RandomUnavailable> {
+    Ok(base64url(&random_bytes(16)?))
+}
+
+/// A temporary access key id: `ASIA` and 16 characters of `A-Z0-9`, drawn
+/// without bias by rejection sampling (as the user codes are).
+pub(crate) fn access_key_id() -> Result<String, RandomUnavailable> {
+    let mut id = String::from("ASIA");
+    while id.len() < 4 + KEY_ID_RANDOM_LEN {
+        for byte in random_bytes(KEY_ID_RANDOM_LEN)? {
+            if byte < KEY_ID_ACCEPT_BELOW && id.len() < 4 + KEY_ID_RANDOM_LEN {
+                id.push(char::from(KEY_ID_ALPHABET[usize::from(byte % 36)]));
+            }
+        }
+    }
+    Ok(id)
+}
+
+/// A secret access key: 40 characters of standard base64 (each from 6 bits of
+/// one random byte, so unbiased).
+pub(crate) fn secret_access_key() -> Result<String, RandomUnavailable> {
+    Ok(random_bytes(SECRET_KEY_LEN)?
+        .into_iter()
+        .map(|byte| char::from(BASE64_STANDARD[usize::from(byte & 0x3f)]))
+        .collect())
+}
+
+/// A role session token: the STS prefix and 1,000 characters of standard base64.
+pub(crate) fn session_token() -> Result<String, RandomUnavailable> {
+    Ok(format!(
+        "{SESSION_TOKEN_PREFIX}{}",
+        base64(&random_bytes(SESSION_TOKEN_BYTES)?, BASE64_STANDARD)
+    ))
 }
 
 /// A user code `XXXX-XXXX` over [`USER_CODE_ALPHABET`], unbiased by rejection
@@ -183,6 +255,36 @@ mod tests {
             );
         }
         assert_ne!(device_code().unwrap(), device_code().unwrap());
+    }
+
+    #[test]
+    fn role_credentials_have_the_real_shapes() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..500 {
+            let id = access_key_id().unwrap();
+            assert_eq!(id.len(), 20, "{id}");
+            assert!(id.starts_with("ASIA"), "{id}");
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+                "{id}"
+            );
+            seen.extend(id.bytes().skip(4));
+        }
+        assert_eq!(seen.len(), 36, "every letter and digit is drawn");
+        let secret = secret_access_key().unwrap();
+        assert_eq!(secret.len(), 40);
+        assert!(
+            secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+        );
+        let token = session_token().unwrap();
+        assert_eq!(token.len(), 16 + 1000);
+        assert!(token.starts_with("IQoJb3JpZ2luX2Vj"));
+        assert_ne!(session_token().unwrap(), token);
+        assert_eq!(base64(b"\xfb\xff", BASE64_STANDARD), "+/8");
+        assert_eq!(session_id().unwrap().len(), 22);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use ssoflow_core::portal::portal_error_response;
 use ssoflow_core::secret::{AccessToken, ClientSecret, DeviceCode, RefreshToken};
 use ssoflow_core::server::{REQUEST_ID_HEADER, error_response};
 use ssoflow_core::wire::{
@@ -33,11 +34,13 @@ use ssoflow_core::{ErrorCode, Operation, ServiceError};
 use crate::random::{self, RandomUnavailable};
 
 mod authorize;
+mod portal;
 
 use authorize::{AuthorizationRequest, CodeGrant};
 pub use authorize::{
     AuthorizeRefusal, AuthorizeStep, Decided, PendingAuthorization, PendingRequest,
 };
+pub use portal::PortalAccount;
 
 type Response = http::Response<Vec<u8>>;
 
@@ -119,6 +122,28 @@ pub struct ServiceConfig {
     /// exchange. Default 600 s, RFC 6749 §4.1.2's upper bound; the real
     /// service's value is unconfirmed.
     pub authorization_code_ttl: Duration,
+    /// The signed-in person's assignments: the accounts ListAccounts lists,
+    /// each with the roles ListAccountRoles lists and GetRoleCredentials
+    /// accepts. Every access token this service issues belongs to this one
+    /// person. Default: two accounts with two roles each, one role shared:
+    /// `111122223333` "Dev" (dev@example.com) with `AdministratorAccess` and
+    /// `ReadOnlyAccess`; `444455556666` "Prod" (prod@example.com) with
+    /// `ReadOnlyAccess` and `Billing`.
+    pub accounts: Vec<PortalAccount>,
+    /// Lifetime of role credentials from GetRoleCredentials, though never
+    /// beyond the expiry of the access token that asked for them. Default
+    /// 1 h, the default session duration of a permission set.
+    pub role_session_ttl: Duration,
+    /// The page size of ListAccounts and ListAccountRoles when a request has
+    /// no `max_result` (clamped to 1–100). Default 20: the real default is
+    /// unconfirmed (`portal-api.md` §17), and a small one makes a client that
+    /// ignores `nextToken` miss accounts in tests rather than in production.
+    pub portal_page_size: u32,
+    /// At most this many portal requests are answered in any one second;
+    /// more get 429 `TooManyRequestsException`, as the real portal throttles
+    /// (tools cite 20 per second, §8.3). Default `None`: no limit, so tests
+    /// stay deterministic unless they ask for one.
+    pub portal_rate_limit: Option<u32>,
 }
 
 impl Default for ServiceConfig {
@@ -135,6 +160,10 @@ impl Default for ServiceConfig {
             verification_uri: "https://device.sso.us-east-1.amazonaws.com/".to_owned(),
             authorization_request_ttl: Duration::from_secs(600),
             authorization_code_ttl: Duration::from_secs(600),
+            accounts: portal::default_accounts(),
+            role_session_ttl: Duration::from_secs(3600),
+            portal_page_size: 20,
+            portal_rate_limit: None,
         }
     }
 }
@@ -211,6 +240,17 @@ pub struct Counters {
     /// `GET /authorize`, the browser-facing start of the authorization-code
     /// grant ([`Service::authorize`]), refused ones included.
     pub authorize: u64,
+    /// Portal: `GET …/federation/credentials`.
+    pub get_role_credentials: u64,
+    /// Portal: `GET …/assignment/accounts`.
+    pub list_accounts: u64,
+    /// Portal: `GET …/assignment/roles`.
+    pub list_account_roles: u64,
+    /// Portal: `POST …/logout`.
+    pub logout: u64,
+    /// Portal requests answered 429 by [`ServiceConfig::portal_rate_limit`]
+    /// (injected faults not included); each is also counted under its operation.
+    pub portal_throttled: u64,
     /// Everything else: unknown paths, other methods, CreateTokenWithIAM,
     /// requests the HTTP layer refused ([`Service::refuse`]).
     pub other: u64,
@@ -259,6 +299,11 @@ pub struct Service {
     config: ServiceConfig,
     state: State,
     faults: VecDeque<Fault>,
+    /// Faults for portal requests only ([`Service::inject_portal_faults`]).
+    portal_faults: VecDeque<Fault>,
+    /// When the portal requests of the last second were accepted, for
+    /// [`ServiceConfig::portal_rate_limit`].
+    portal_window: VecDeque<SystemTime>,
     counters: Counters,
     /// No sweep of long-expired codes before this time: a sweep walks every
     /// authorization, and under load it ran on every StartDeviceAuthorization.
@@ -285,6 +330,21 @@ struct State {
     /// exchange so that a second use is recognised (RFC 6749 §4.1.2).
     #[serde(default)]
     authorization_codes: HashMap<String, CodeGrant>,
+    /// Every access token issued, until it expires (and a day longer) or its
+    /// session logs out. A refresh does not revoke the access token it
+    /// replaces, as on the real service. Absent from snapshots before format 3.
+    #[serde(default)]
+    access_tokens: HashMap<String, AccessGrant>,
+}
+
+/// What an access token is good for: the portal API, until it expires or
+/// its session ends.
+#[derive(Clone, Serialize, Deserialize)]
+struct AccessGrant {
+    client_id: String,
+    /// The sign-in it comes from (see [`RefreshGrant::session`]).
+    session: String,
+    expires_at: SystemTime,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -337,6 +397,12 @@ struct RefreshGrant {
     /// so that a reused code revokes it; `None` for device-code tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     from_code: Option<String>,
+    /// The sign-in (device code or authorization code redeemed) this token
+    /// descends from through refreshes; a portal Logout with any access token
+    /// of the session revokes it. `None` in snapshots before format 3; such a
+    /// token starts a new session when refreshed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    session: Option<String>,
 }
 
 impl std::fmt::Debug for Service {
@@ -352,7 +418,9 @@ impl std::fmt::Debug for Service {
                 &self.state.authorization_requests.len(),
             )
             .field("authorization_codes", &self.state.authorization_codes.len())
+            .field("access_tokens", &self.state.access_tokens.len())
             .field("faults", &self.faults)
+            .field("portal_faults", &self.portal_faults)
             .field("counters", &self.counters)
             .finish()
     }
@@ -360,7 +428,7 @@ impl std::fmt::Debug for Service {
 
 /// Everything a [`Service`] has issued (registrations, device authorizations
 /// and `/authorize` requests with their decisions, authorization codes,
-/// refresh tokens), detached from it so that an emulator
+/// refresh tokens, access tokens and their sessions), detached from it so that an emulator
 /// can write it to disk and a restarted one can carry on. Faults, counters and
 /// the configuration are not part of it. The serialized form is versioned but
 /// otherwise private; its `Debug` shows counts only, as it holds secrets.
@@ -372,8 +440,10 @@ pub struct ServiceSnapshot {
 }
 
 /// The [`ServiceSnapshot`] format this build writes. Format 2 added the
-/// authorization-code grant's records; format 1 (without them) is still read.
-const SNAPSHOT_VERSION: u32 = 2;
+/// authorization-code grant's records, format 3 the access tokens and the
+/// sessions Logout ends; formats 1 and 2 (without them) are still read, and
+/// their access tokens, never recorded, are unknown to the portal API.
+const SNAPSHOT_VERSION: u32 = 3;
 
 /// The oldest [`ServiceSnapshot`] format this build reads.
 const OLDEST_SNAPSHOT_VERSION: u32 = 1;
@@ -398,6 +468,7 @@ impl std::fmt::Debug for ServiceSnapshot {
                 &self.state.authorization_requests.len(),
             )
             .field("authorization_codes", &self.state.authorization_codes.len())
+            .field("access_tokens", &self.state.access_tokens.len())
             .finish()
     }
 }
@@ -420,6 +491,8 @@ impl Service {
             config,
             state: State::default(),
             faults: VecDeque::new(),
+            portal_faults: VecDeque::new(),
+            portal_window: VecDeque::new(),
             counters: Counters::default(),
             next_sweep: UNIX_EPOCH,
         }
@@ -462,31 +535,57 @@ impl Service {
     /// [`Counters::other`].
     pub fn refuse(&mut self, error: &ServiceError) -> http::Response<Vec<u8>> {
         self.counters.other += 1;
-        with_request_id(error_response(error))
+        with_request_id(error_response(error), false)
     }
 
-    /// Answers one request received at `now`. Routing goes by the path's suffix
-    /// (`…/client/register`, `…/device_authorization`, `…/token`), so an
-    /// endpoint with a path prefix works; the request's `Content-Type` and other
-    /// headers are ignored, as the body alone carries the input. Every response
-    /// has `Content-Type: application/json` and a fresh `x-amzn-RequestId`.
+    /// Answers one request received at `now`, of the SSO OIDC service or of
+    /// the portal API, whatever the host. Routing goes by the method and the
+    /// path's suffix (`…/client/register`, `…/device_authorization`,
+    /// `…/token`; `…/federation/credentials`, `…/assignment/accounts`,
+    /// `…/assignment/roles`, `…/logout`), so an endpoint with a path prefix
+    /// works. OIDC operations read their input from the JSON body alone;
+    /// portal operations from the query and the `x-amz-sso_bearer_token`
+    /// header (any case), and answer in the portal's error format. Every
+    /// response has `Content-Type: application/json` and a fresh
+    /// `x-amzn-RequestId`; portal responses also carry the same id as
+    /// `RequestId`, which is what the real portal sends.
     pub fn handle(&mut self, now: SystemTime, request: &http::Request<Vec<u8>>) -> Reply {
         let route = route(request);
-        match route {
-            Route::Operation(Operation::RegisterClient) => self.counters.register_client += 1,
+        let counter = match route {
+            Route::Operation(Operation::RegisterClient) => &mut self.counters.register_client,
             Route::Operation(Operation::StartDeviceAuthorization) => {
-                self.counters.start_device_authorization += 1;
+                &mut self.counters.start_device_authorization
             }
-            Route::Operation(Operation::CreateToken) => self.counters.create_token += 1,
+            Route::Operation(Operation::CreateToken) => &mut self.counters.create_token,
+            Route::Operation(Operation::GetRoleCredentials) => {
+                &mut self.counters.get_role_credentials
+            }
+            Route::Operation(Operation::ListAccounts) => &mut self.counters.list_accounts,
+            Route::Operation(Operation::ListAccountRoles) => &mut self.counters.list_account_roles,
+            Route::Operation(Operation::Logout) => &mut self.counters.logout,
             Route::Operation(_)
             | Route::CreateTokenWithIam
             | Route::WrongMethod(_)
-            | Route::Unknown => {
-                self.counters.other += 1;
-            }
-        }
-        let response = match self.faults.pop_front() {
+            | Route::Unknown => &mut self.counters.other,
+        };
+        *counter += 1;
+        let portal = route.is_portal();
+        // A portal request takes a portal-only fault first, then a general one.
+        let fault = if portal {
+            self.portal_faults
+                .pop_front()
+                .or_else(|| self.faults.pop_front())
+        } else {
+            self.faults.pop_front()
+        };
+        let response = match fault {
             None => self.answer(now, route, request),
+            Some(Fault::Status(status)) if portal => {
+                portal_error_response(&portal::injected_status(status))
+            }
+            Some(Fault::Error(code)) if portal => {
+                portal_error_response(&portal::injected_error(&code))
+            }
             Some(Fault::Status(status)) => error_response(&ServiceError {
                 status,
                 ..ServiceError::new(
@@ -503,10 +602,11 @@ impl Service {
             }
             Some(Fault::DropConnection) => return Reply::Drop,
             Some(Fault::Delay(delay)) => {
-                return Reply::Delayed(delay, with_request_id(self.answer(now, route, request)));
+                let response = self.answer(now, route, request);
+                return Reply::Delayed(delay, with_request_id(response, portal));
             }
         };
-        Reply::Respond(with_request_id(response))
+        Reply::Respond(with_request_id(response, portal))
     }
 
     /// Approves the pending authorization with this user code, as the person
@@ -597,9 +697,49 @@ impl Service {
 
     /// Queues `fault` for the next `count` requests, after any faults already
     /// queued; each request consumes one queued fault before normal handling.
+    /// On a portal request, [`Fault::Status`] and [`Fault::Error`] answer in
+    /// the portal's format: `Fault::Status(429)` is its
+    /// `TooManyRequestsException` "HTTP 429 Unknown Code", 401 its
+    /// `UnauthorizedException`, and so on.
     pub fn inject_faults(&mut self, fault: Fault, count: u32) {
         self.faults
             .extend(std::iter::repeat_n(fault, count as usize));
+    }
+
+    /// Queues `fault` for the next `count` portal requests only, after any
+    /// portal faults already queued; OIDC requests (a refresh, say) pass
+    /// untouched. A portal request consumes one of these before any fault
+    /// queued by [`Service::inject_faults`]. E.g. `Fault::Status(429)` five
+    /// times is a burst of throttling; `Fault::Status(401)` once makes the
+    /// next portal call fail as with an expired token while the refresh the
+    /// client then makes succeeds.
+    pub fn inject_portal_faults(&mut self, fault: Fault, count: u32) {
+        self.portal_faults
+            .extend(std::iter::repeat_n(fault, count as usize));
+    }
+
+    /// Revokes one access token, as if it had expired: later portal calls
+    /// with it get 401. Its session, refresh token and other access tokens
+    /// stay valid (a portal Logout ends them all). Returns whether it was known.
+    pub fn revoke_access_token(&mut self, access_token: &str) -> bool {
+        self.state.access_tokens.remove(access_token).is_some()
+    }
+
+    /// Revokes every access token issued so far (refresh tokens stay valid,
+    /// so a client refreshes and goes on); returns how many there were.
+    pub fn revoke_all_access_tokens(&mut self) -> usize {
+        let count = self.state.access_tokens.len();
+        self.state.access_tokens.clear();
+        count
+    }
+
+    /// How many access tokens are valid at `now` (issued, unexpired, not revoked).
+    pub fn live_access_tokens(&self, now: SystemTime) -> usize {
+        self.state
+            .access_tokens
+            .values()
+            .filter(|grant| now < grant.expires_at)
+            .count()
     }
 
     /// How many requests the service received so far, per operation.
@@ -615,6 +755,12 @@ impl Service {
         request: &http::Request<Vec<u8>>,
     ) -> Response {
         let result = match route {
+            Route::Operation(operation) if portal::is_portal(operation) => {
+                return self.portal(now, operation, request);
+            }
+            Route::WrongMethod(operation) if portal::is_portal(operation) => {
+                return portal::wrong_method(operation, request.method());
+            }
             Route::WrongMethod(operation) => {
                 let mut response = error_response(&ServiceError {
                     status: 405,
@@ -648,7 +794,6 @@ impl Service {
                 self.start_device_authorization(now, request.body())
             }
             Route::Operation(Operation::CreateToken) => self.create_token(now, request.body()),
-            // Operations of other services (the portal API) are not served here.
             Route::Unknown | Route::Operation(_) => Err(ServiceError {
                 status: 404,
                 ..ServiceError::new(
@@ -779,7 +924,7 @@ impl Service {
         )?;
         match input.grant_type.as_str() {
             GRANT_DEVICE_CODE => self.redeem_device_code(now, &input),
-            GRANT_REFRESH_TOKEN => self.redeem_refresh_token(&input),
+            GRANT_REFRESH_TOKEN => self.redeem_refresh_token(now, &input),
             GRANT_AUTHORIZATION_CODE => self.redeem_authorization_code(now, &input),
             other => Err(unsupported_grant_type(other)),
         }
@@ -842,7 +987,8 @@ impl Service {
             )),
             Decision::Approved => {
                 let client_id = auth.client_id.clone();
-                let response = self.issue_token(&client_id, true, None)?;
+                let session = random::session_id()?;
+                let response = self.issue_token(now, &client_id, true, None, session)?;
                 // Spent only once the token exists: a failure to mint one
                 // leaves the approval in place for the next poll.
                 if let Some(auth) = self.state.authorizations.get_mut(device_code.secret()) {
@@ -872,6 +1018,7 @@ impl Service {
 
     fn redeem_refresh_token(
         &mut self,
+        now: SystemTime,
         input: &CreateTokenRequest,
     ) -> Result<Response, ServiceError> {
         let Some(refresh_token) = &input.refresh_token else {
@@ -892,8 +1039,14 @@ impl Service {
         // A rotated token stays in its code's lineage, so a reused code
         // revokes whatever token the lineage has reached.
         let from_code = grant.from_code.clone();
+        let session = match &grant.session {
+            Some(session) => session.clone(),
+            None => random::session_id()?,
+        };
         let rotate = self.config.rotate_refresh_tokens;
-        let response = self.issue_token(&input.client_id, rotate, from_code)?;
+        // The access token this refresh replaces stays valid until it
+        // expires, as on the real service: only a Logout revokes it.
+        let response = self.issue_token(now, &input.client_id, rotate, from_code, session)?;
         if rotate {
             self.state.refresh_tokens.remove(refresh_token.secret());
         }
@@ -903,39 +1056,73 @@ impl Service {
     /// A token response for the client; with a new refresh token when
     /// `with_refresh_token`, refresh tokens are enabled and the registration has
     /// scopes (only scoped registrations are refreshable on the real service).
-    /// Every grant issues its tokens here. `from_code` is the authorization
-    /// code the token descends from, if any (see [`RefreshGrant::from_code`]).
+    /// Every grant issues its tokens here, and the access token is recorded
+    /// for the portal API until `now` + the token lifetime. `from_code` is
+    /// the authorization code the token descends from, if any (see
+    /// [`RefreshGrant::from_code`]); `session` the sign-in it belongs to.
     fn issue_token(
         &mut self,
+        now: SystemTime,
         client_id: &str,
         with_refresh_token: bool,
         from_code: Option<String>,
+        session: String,
     ) -> Result<Response, ServiceError> {
+        self.forget_long_expired_codes(now);
         let has_scopes = self
             .state
             .registrations
             .get(client_id)
             .is_some_and(|r| !r.scopes.is_empty());
+        // Both drawn before anything is recorded, so a failing random source
+        // leaves no half-issued token behind.
+        let access_token = random::access_token()?;
         let refresh_token = if with_refresh_token && self.config.issue_refresh_tokens && has_scopes
         {
-            let token = random::refresh_token()?;
+            Some(random::refresh_token()?)
+        } else {
+            None
+        };
+        if let Some(token) = &refresh_token {
             self.state.refresh_tokens.insert(
                 token.clone(),
                 RefreshGrant {
                     client_id: client_id.to_owned(),
                     from_code,
+                    session: Some(session.clone()),
                 },
             );
-            Some(RefreshToken::new(token))
-        } else {
-            None
-        };
+        }
+        self.state.access_tokens.insert(
+            access_token.clone(),
+            AccessGrant {
+                client_id: client_id.to_owned(),
+                session,
+                expires_at: later(now, self.config.token_ttl),
+            },
+        );
         Ok(success(&CreateTokenResponse {
-            access_token: Some(AccessToken::new(random::access_token()?)),
+            access_token: Some(AccessToken::new(access_token)),
             token_type: Some(TOKEN_TYPE_BEARER.to_owned()),
             expires_in: Some(whole_seconds(self.config.token_ttl)),
-            refresh_token,
+            refresh_token: refresh_token.map(RefreshToken::new),
         }))
+    }
+
+    /// Ends a sign-in: every access token and refresh token of `session` is
+    /// revoked. A portal Logout does this. The real service's effect on
+    /// refresh tokens is unconfirmed; its model says Logout "invalidates the
+    /// server-side sign-in session", and a refresh token is that session's
+    /// way to mint new access tokens, so it ends with it (a client that
+    /// logged out and could still refresh would not be logged out). Role
+    /// credentials already issued stay valid, as the model says.
+    fn end_session(&mut self, session: &str) {
+        self.state
+            .access_tokens
+            .retain(|_, grant| grant.session != session);
+        self.state
+            .refresh_tokens
+            .retain(|_, grant| grant.session.as_deref() != Some(session));
     }
 
     /// `invalid_client` (401) unless the id is registered, the secret matches
@@ -1017,9 +1204,9 @@ impl Service {
         ))
     }
 
-    /// Drops device authorizations, `/authorize` requests and authorization
-    /// codes that expired more than a day ago, so a long-running emulator does
-    /// not grow without bound.
+    /// Drops device authorizations, `/authorize` requests, authorization
+    /// codes and access tokens that expired more than a day ago, so a
+    /// long-running emulator does not grow without bound.
     fn forget_long_expired_codes(&mut self, now: SystemTime) {
         if now < self.next_sweep {
             return;
@@ -1039,6 +1226,9 @@ impl Service {
         self.state
             .authorization_codes
             .retain(|_, grant| live(grant.expires_at));
+        self.state
+            .access_tokens
+            .retain(|_, grant| live(grant.expires_at));
     }
 }
 
@@ -1054,20 +1244,33 @@ enum Route {
     Operation(Operation),
     /// `POST …/token?aws_iam=t`, which this emulator refuses.
     CreateTokenWithIam,
-    /// A known path with a method other than POST.
+    /// A known path with a method other than its operation's.
     WrongMethod(Operation),
     Unknown,
+}
+
+impl Route {
+    /// Whether the request is for the portal API, and so answered in its format.
+    fn is_portal(self) -> bool {
+        match self {
+            Route::Operation(operation) | Route::WrongMethod(operation) => {
+                portal::is_portal(operation)
+            }
+            Route::CreateTokenWithIam | Route::Unknown => false,
+        }
+    }
 }
 
 fn route(request: &http::Request<Vec<u8>>) -> Route {
     let path = request.uri().path();
     let Some(operation) = Operation::ALL
         .into_iter()
+        .chain(Operation::PORTAL)
         .find(|op| path.ends_with(op.path()))
     else {
         return Route::Unknown;
     };
-    if request.method() != http::Method::POST {
+    if request.method().as_str() != operation.method() {
         return Route::WrongMethod(operation);
     }
     let is_iam = request
@@ -1081,8 +1284,8 @@ fn route(request: &http::Request<Vec<u8>>) -> Route {
     }
 }
 
-/// The operation a request calls, or `None` for anything that is not one of
-/// the three (unknown path, other method, CreateTokenWithIAM).
+/// The operation a request calls, OIDC or portal, or `None` for anything that
+/// is none of them (unknown path, other method, CreateTokenWithIAM).
 pub(crate) fn operation_of(request: &http::Request<Vec<u8>>) -> Option<Operation> {
     match route(request) {
         Route::Operation(operation) => Some(operation),
@@ -1177,13 +1380,17 @@ fn json_response(status: http::StatusCode, body: Vec<u8>) -> Response {
     response
 }
 
-/// Adds `x-amzn-RequestId`. Should the random source fail, the id is left out
-/// rather than faked: no client depends on it.
-fn with_request_id(mut response: Response) -> Response {
-    if let Some(value) = random::request_id()
+/// Adds `x-amzn-RequestId`, and for a portal answer the portal's headers
+/// (`RequestId` with the same id among them). Should the random source fail,
+/// the id is left out rather than faked: no client depends on it.
+fn with_request_id(mut response: Response, portal: bool) -> Response {
+    let id = random::request_id()
         .ok()
-        .and_then(|id| http::HeaderValue::from_str(&id).ok())
-    {
+        .and_then(|id| http::HeaderValue::from_str(&id).ok());
+    if portal {
+        portal::add_portal_headers(&mut response, id.as_ref());
+    }
+    if let Some(value) = id {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     response

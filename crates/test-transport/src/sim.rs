@@ -30,8 +30,8 @@ type RequestHook = Box<dyn FnMut(&mut Service, SystemTime, &Exchange) + Send>;
 pub struct Exchange {
     /// When the service received it (after the one-way latency).
     pub at: Instant,
-    /// Which operation it called; `None` for an unknown path, another method
-    /// or CreateTokenWithIAM.
+    /// Which operation it called, of SSO OIDC or of the portal API; `None`
+    /// for an unknown path, another method or CreateTokenWithIAM.
     pub operation: Option<Operation>,
     /// The CreateToken `grantType`, when the body has one.
     pub grant_type: Option<String>,
@@ -40,7 +40,7 @@ pub struct Exchange {
     pub status: Option<u16>,
 }
 
-/// A simulated SSO OIDC service on a virtual clock: a driver that sends
+/// A simulated SSO OIDC service and SSO portal on a virtual clock: a driver that sends
 /// through [`Simulation::send`] and sleeps through [`Simulation::sleep_until`]
 /// runs whole flows in microseconds. Clones share the same service, clock
 /// and log.

@@ -225,6 +225,11 @@ pub(super) struct CodeGrant {
     pub(super) expires_at: SystemTime,
     /// Exchanged once already: a second use is refused and revokes the tokens.
     redeemed: bool,
+    /// The session its exchange started, so that a second use can end it
+    /// (access tokens included); `None` until then, and in snapshots before
+    /// format 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    session: Option<String>,
 }
 
 impl Service {
@@ -369,6 +374,7 @@ impl Service {
                     code_challenge: request.code_challenge.clone(),
                     expires_at: later(now, self.config.authorization_code_ttl),
                     redeemed: false,
+                    session: None,
                 },
             );
             let location = location(&request.redirect_uri, ("code", &code), &request.state);
@@ -534,9 +540,13 @@ impl Service {
         }
         if grant.redeemed {
             // RFC 6749 §4.1.2: a code used twice may have been stolen, so
-            // the tokens issued for it are revoked. Access tokens are not
-            // kept by this service; the refresh token lineage is.
+            // the tokens issued for it are revoked: its session (access and
+            // refresh tokens), and the refresh token lineage for codes
+            // exchanged before sessions were recorded.
             let spent = code.secret();
+            if let Some(session) = grant.session.clone() {
+                self.end_session(&session);
+            }
             self.state
                 .refresh_tokens
                 .retain(|_, refresh| refresh.from_code.as_deref() != Some(spent));
@@ -566,10 +576,18 @@ impl Service {
             ));
         }
         let client_id = grant.client_id.clone();
-        let response = self.issue_token(&client_id, true, Some(code.secret().to_owned()))?;
+        let session = random::session_id()?;
+        let response = self.issue_token(
+            now,
+            &client_id,
+            true,
+            Some(code.secret().to_owned()),
+            session.clone(),
+        )?;
         // Spent only once the token exists, as a device code is.
         if let Some(grant) = self.state.authorization_codes.get_mut(code.secret()) {
             grant.redeemed = true;
+            grant.session = Some(session);
         }
         Ok(response)
     }
@@ -682,7 +700,7 @@ fn redirect_host(uri: &str) -> &str {
 }
 
 /// A value from the request, cut short for an error message.
-fn shown(value: &str) -> String {
+pub(super) fn shown(value: &str) -> String {
     if value.chars().count() <= SHOWN_CHARS {
         value.to_owned()
     } else {

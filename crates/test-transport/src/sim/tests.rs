@@ -342,3 +342,43 @@ fn debug_output_is_safe_and_clones_share_state() {
     let debug = format!("{sim:?}");
     assert!(debug.contains("Simulation"), "{debug}");
 }
+
+#[test]
+fn a_signed_in_flows_token_buys_role_credentials_until_it_expires_in_virtual_time() {
+    let sim = Simulation::new(ServiceConfig {
+        auto_approve: Some(AutoApprove::AfterPolls(1)),
+        ..ServiceConfig::default()
+    });
+    let mut flow = new_flow(&sim);
+    run(&sim, &mut flow);
+    let token = token_of(&flow).unwrap().access_token.clone();
+    let credentials = |sim: &Simulation| {
+        let request = http::Request::get(format!(
+            "{}/federation/credentials?role_name=ReadOnlyAccess&account_id=111122223333",
+            sim.endpoint().base_url()
+        ))
+        .header(wire::BEARER_TOKEN_HEADER, token.secret())
+        .body(Vec::new())
+        .unwrap();
+        sim.send(request).unwrap().status().as_u16()
+    };
+    assert_eq!(credentials(&sim), 200);
+    sim.advance(secs(3600));
+    assert_eq!(credentials(&sim), 401);
+    let log = sim.log();
+    let portal: Vec<(Option<Operation>, Option<u16>)> = log
+        .iter()
+        .rev()
+        .take(2)
+        .map(|e| (e.operation, e.status))
+        .collect();
+    assert_eq!(
+        portal,
+        [
+            (Some(Operation::GetRoleCredentials), Some(401)),
+            (Some(Operation::GetRoleCredentials), Some(200))
+        ]
+    );
+    let counters = sim.with_service(|service, _| service.counters());
+    assert_eq!(counters.get_role_credentials, 2);
+}
