@@ -1,14 +1,17 @@
 //! The AWS config file (`~/.aws/config`), read as botocore reads it, and
-//! resolved to what a sign-in needs (`aws-cli-compat.md` §2, §3, §8, §12;
-//! `wire-protocol.md` §10.4).
+//! resolved to what a sign-in and role credentials need (`aws-cli-compat.md`
+//! §2, §3, §8, §12; `wire-protocol.md` §10.4; `portal-api.md` §3.4, §9.2).
 //!
 //! Three steps, each a value you can inspect:
 //! 1. [`ConfigFile::load`] (or [`ConfigFile::parse`]) reads the file into
 //!    profiles, sso-sessions and services sections;
 //! 2. [`ConfigFile::sso_settings`] picks a profile or sso-session with a
 //!    [`Selector`] and returns the start URL, region and scopes
-//!    ([`SsoSettings`]);
-//! 3. [`ConfigFile::oidc_endpoint`] decides where SSO OIDC requests go
+//!    ([`SsoSettings`]); [`ConfigFile::role_settings`] does the same for a
+//!    profile that gives role credentials and adds its account and role
+//!    ([`RoleSettings`]);
+//! 3. [`ConfigFile::oidc_endpoint`] decides where SSO OIDC requests go and
+//!    [`ConfigFile::portal_endpoint`] where SSO portal requests go
 //!    ([`EndpointChoice`]), and [`EndpointChoice::to_endpoint`] validates it
 //!    into an [`ssoflow_core::Endpoint`].
 //!
@@ -78,6 +81,13 @@
 //!
 //! let endpoint = config.oidc_endpoint(&sso, &env)?.to_endpoint()?;
 //! assert_eq!(endpoint.base_url(), "https://oidc.us-east-1.amazonaws.com");
+//!
+//! let role = config.role_settings(&Selector::Default, &env)?;
+//! assert_eq!((role.account_id.as_str(), role.role_name.as_str()), ("111122223333", "SampleRole"));
+//! assert_eq!(role.sso, sso);
+//! assert_eq!(role.cache_key().file_name(), "5a6d67f0141c391d87d6e15ac122ad86af2cdb81.json");
+//! let portal = config.portal_endpoint(&role.sso, &env)?.to_endpoint()?;
+//! assert_eq!(portal.base_url(), "https://portal.sso.us-east-1.amazonaws.com");
 //! # Ok::<(), ssoflow_files::config::ConfigError>(())
 //! ```
 
@@ -94,7 +104,7 @@ mod shell;
 
 pub use env::Environment;
 pub use error::{ConfigError, Location, ProfileSource, SettingMismatch, SyntaxProblem};
-pub use resolve::{EndpointChoice, EndpointSource, Selector, SsoSettings};
+pub use resolve::{EndpointChoice, EndpointSource, RoleSettings, Selector, Service, SsoSettings};
 
 /// A setting's value.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use ssoflow_core::EndpointVariant;
 use ssoflow_files::config::{
     ConfigError, ConfigFile, EndpointChoice, EndpointSource, Environment, IgnoredBecause, Location,
-    ProfileSource, Selector, SettingMismatch, SsoSettings, SyntaxProblem, Value,
+    ProfileSource, Selector, Service, SettingMismatch, SsoSettings, SyntaxProblem, Value,
 };
 
 /// The example of §3.4, verbatim.
@@ -83,6 +83,7 @@ fn at(section: &str, line: usize) -> Location {
 
 fn regional(region: &str) -> EndpointChoice {
     EndpointChoice::Region {
+        service: Service::SsoOidc,
         region: region.to_owned(),
         variant: EndpointVariant::default(),
     }
@@ -90,6 +91,7 @@ fn regional(region: &str) -> EndpointChoice {
 
 fn overridden(url: &str, source: EndpointSource) -> EndpointChoice {
     EndpointChoice::Override {
+        service: Service::SsoOidc,
         url: url.to_owned(),
         source,
     }
@@ -601,6 +603,7 @@ fn each_endpoint_level_beats_the_next() {
     assert_eq!(
         endpoint(&parse(&bare), &p, &no_env()),
         EndpointChoice::Region {
+            service: Service::SsoOidc,
             region: "eu-central-1".into(),
             variant: EndpointVariant {
                 fips: true,
@@ -615,6 +618,7 @@ fn ignoring_configured_endpoints() {
     let p = profile("p");
     let config = parse(ENDPOINTS);
     let fips_region = EndpointChoice::Region {
+        service: Service::SsoOidc,
         region: "eu-central-1".into(),
         variant: EndpointVariant {
             fips: true,

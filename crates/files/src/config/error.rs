@@ -214,7 +214,7 @@ pub enum ConfigError {
     /// A profile's `services` names a section that does not exist or is empty
     /// (botocore raises `InvalidConfigError` for both).
     #[error(
-        "{at}: services = {services} names a section [{}] that does not exist or is empty; add it (with an `sso_oidc =` block) or remove the setting",
+        "{at}: services = {services} names a section [{}] that does not exist or is empty; add it (with an `sso_oidc =` block for sign-in, or an `sso =` block for the portal) or remove the setting",
         header("services", .services)
     )]
     MissingServicesSection {
@@ -230,6 +230,27 @@ pub enum ConfigError {
     NoSsoSettings {
         /// The profile's header.
         at: Location,
+    },
+    /// Role credentials were asked of a profile (or an sso-session) without
+    /// `sso_account_id` and `sso_role_name`: it gives an SSO token only.
+    #[error(
+        "{at}: no sso_account_id and sso_role_name here, so it gives an SSO token but no role credentials; add both to the profile (e.g. `sso_account_id = 111122223333` and `sso_role_name = ReadOnly`), or name the account and role another way"
+    )]
+    NoRoleSettings {
+        /// The profile's or sso-session's header.
+        at: Location,
+    },
+    /// A profile for role credentials lacks some of `sso_start_url`,
+    /// `sso_region`, `sso_role_name` and `sso_account_id` (or has them
+    /// empty); botocore's `InvalidConfigError`, with its wording.
+    #[error("{}", incomplete_role(.at, .profile, .missing))]
+    IncompleteRole {
+        /// The profile's header.
+        at: Location,
+        /// The profile's name.
+        profile: String,
+        /// The missing or empty keys, in botocore's order.
+        missing: Vec<&'static str>,
     },
     /// A required setting is missing or empty.
     #[error("{at}: {key} is missing or empty; set it, e.g. `{key} = {}`", example(.key))]
@@ -255,8 +276,10 @@ pub enum ConfigError {
         problem: &'static str,
     },
     /// An endpoint URL override (or a region) that `ssoflow-core` refuses.
-    #[error("the SSO OIDC endpoint from {origin} is not usable: {error}; fix or remove it")]
+    #[error("the {service} endpoint from {origin} is not usable: {error}; fix or remove it")]
     UnusableEndpoint {
+        /// The service it is for.
+        service: super::Service,
         /// Where the URL or region came from.
         origin: String,
         /// Why the core refuses it.
@@ -299,6 +322,27 @@ fn example(key: &str) -> &'static str {
     match key {
         "sso_start_url" => "https://d-1234567890.awsapps.com/start",
         "sso_region" => "us-east-1",
+        "sso_account_id" => "111122223333",
+        "sso_role_name" => "ReadOnly",
         _ => "…",
     }
+}
+
+/// botocore's sentence, then what to add.
+fn incomplete_role(at: &Location, profile: &str, missing: &[&'static str]) -> String {
+    let examples = missing
+        .iter()
+        .map(|key| format!("`{key} = {}`", example(key)))
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let sign_in_keys = if missing.contains(&"sso_start_url") || missing.contains(&"sso_region") {
+        " (in the [sso-session] section if the profile has sso_session, else in the profile)"
+    } else {
+        ""
+    };
+    format!(
+        "{at}: The profile \"{profile}\" is configured to use SSO but is missing required configuration: {}; set {}{sign_in_keys}, e.g. {examples} (an empty value counts as missing)",
+        missing.join(", "),
+        if missing.len() == 1 { "it" } else { "them" },
+    )
 }

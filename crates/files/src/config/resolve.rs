@@ -1,24 +1,79 @@
 //! From a parsed file to what a sign-in needs: the start URL, the region, the
-//! scopes and the session name (`aws-cli-compat.md` §3.2, §3.3), and where
-//! SSO OIDC requests go (§8, `wire-protocol.md` §10.4).
+//! scopes and the session name (`aws-cli-compat.md` §3.2, §3.3); the account
+//! and role a profile's credentials are for (`portal-api.md` §9.2); and where
+//! SSO OIDC and SSO portal requests go (§8, `wire-protocol.md` §10.4,
+//! `portal-api.md` §3.4).
 
 use std::fmt;
 
 use ssoflow_core::wire::DEFAULT_SCOPE;
-use ssoflow_core::{Endpoint, EndpointVariant};
+use ssoflow_core::{ConfigError as CoreConfigError, Endpoint, EndpointVariant};
 
 use super::error::{ProfileSource, SettingMismatch};
 use super::ini::py_strip;
 use super::{ConfigError, ConfigFile, Environment, Location, Section, Value};
+use crate::{RoleCacheKey, TokenKey};
 
-/// `AWS_ENDPOINT_URL_` + the service id `SSO OIDC`, upper-cased, space → `_`.
-const ENDPOINT_URL_SSO_OIDC: &str = "AWS_ENDPOINT_URL_SSO_OIDC";
+/// The keys botocore's SSO credential provider requires, in the order its
+/// message lists the missing ones (`SSOProvider._SSO_CONFIG_VARS`).
+const ROLE_PROFILE_KEYS: [&str; 4] = [
+    "sso_start_url",
+    "sso_region",
+    "sso_role_name",
+    "sso_account_id",
+];
+
 const ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 const IGNORE_CONFIGURED_ENDPOINT_URLS: &str = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS";
 const USE_FIPS_ENDPOINT: &str = "AWS_USE_FIPS_ENDPOINT";
 const USE_DUALSTACK_ENDPOINT: &str = "AWS_USE_DUALSTACK_ENDPOINT";
-/// The key of the block in a `[services NAME]` section: the service id, snake case.
-const SSO_OIDC_BLOCK: &str = "sso_oidc";
+
+/// The two AWS services ssoflow calls, which users point elsewhere separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    /// SSO OIDC (service id `SSO OIDC`): registration, sign-in and refresh.
+    SsoOidc,
+    /// The SSO portal API (service id `SSO`): role credentials, the accounts
+    /// and roles of the signed-in person, logout.
+    Portal,
+}
+
+impl Service {
+    /// The service's own endpoint variable: `AWS_ENDPOINT_URL_` and the
+    /// service id upper-cased with `_` for spaces.
+    pub fn endpoint_variable(self) -> &'static str {
+        match self {
+            Service::SsoOidc => "AWS_ENDPOINT_URL_SSO_OIDC",
+            Service::Portal => "AWS_ENDPOINT_URL_SSO",
+        }
+    }
+
+    /// The key of its block in a `[services NAME]` section: the service id in
+    /// snake case.
+    pub fn services_key(self) -> &'static str {
+        match self {
+            Service::SsoOidc => "sso_oidc",
+            Service::Portal => "sso",
+        }
+    }
+
+    /// The region's standard endpoint of this service.
+    fn regional(self, region: &str, variant: EndpointVariant) -> Result<Endpoint, CoreConfigError> {
+        match self {
+            Service::SsoOidc => Endpoint::for_region(region, variant),
+            Service::Portal => Endpoint::portal_for_region(region, variant),
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Service::SsoOidc => "SSO OIDC",
+            Service::Portal => "SSO portal",
+        })
+    }
+}
 
 /// Which configuration a sign-in uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,13 +113,42 @@ pub struct SsoSettings {
     pub profile: Option<String>,
 }
 
-/// Where SSO OIDC requests go.
+/// What an SSO profile's credentials need: the sign-in, and the account and
+/// role to get credentials for (`portal-api.md` §9.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleSettings {
+    /// The sign-in: start URL, region, session (and the profile, in `sso.profile`).
+    pub sso: SsoSettings,
+    /// `sso_account_id`: any non-empty value. AWS account ids are 12 digits,
+    /// but the service model gives the parameter no pattern and botocore
+    /// sends whatever is configured, so no format is imposed here; a wrong
+    /// id gets the service's own answer.
+    pub account_id: String,
+    /// `sso_role_name`: the permission set's role, any non-empty value.
+    pub role_name: String,
+}
+
+impl RoleSettings {
+    /// The key of these credentials in the AWS CLI's role-credential cache.
+    pub fn cache_key(&self) -> RoleCacheKey {
+        RoleCacheKey {
+            account_id: self.account_id.clone(),
+            role_name: self.role_name.clone(),
+            session_name: self.sso.session_name.clone(),
+            start_url: self.sso.start_url.clone(),
+        }
+    }
+}
+
+/// Where requests of one [`Service`] go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EndpointChoice {
     /// A configured endpoint URL, not yet validated. FIPS and dual-stack
     /// settings do not apply to it (botocore drops them when an endpoint URL
     /// is given).
     Override {
+        /// The service it is for.
+        service: Service,
         /// The URL as configured.
         url: String,
         /// Where it was configured.
@@ -72,6 +156,8 @@ pub enum EndpointChoice {
     },
     /// The region's standard endpoint, in the variant the settings ask for.
     Region {
+        /// The service it is for, which decides the host name.
+        service: Service,
         /// `sso_region`.
         region: String,
         /// From `AWS_USE_FIPS_ENDPOINT` / `use_fips_endpoint` and
@@ -83,12 +169,15 @@ pub enum EndpointChoice {
 /// Where an endpoint URL override was found, in the order they are tried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EndpointSource {
-    /// The `AWS_ENDPOINT_URL_SSO_OIDC` environment variable.
+    /// The `AWS_ENDPOINT_URL_SSO_OIDC` environment variable (SSO OIDC only).
     SsoOidcVariable,
+    /// The `AWS_ENDPOINT_URL_SSO` environment variable (the portal only).
+    PortalVariable,
     /// The `AWS_ENDPOINT_URL` environment variable.
     GlobalVariable,
-    /// `endpoint_url` in the `sso_oidc =` block of the `[services NAME]`
-    /// section that the profile's `services` setting names.
+    /// `endpoint_url` in the service's block (`sso_oidc =` or `sso =`) of the
+    /// `[services NAME]` section that the profile's `services` setting names;
+    /// the location is the `endpoint_url` line.
     ServicesSection(Location),
     /// `endpoint_url` in the profile.
     Profile(Location),
@@ -97,32 +186,53 @@ pub enum EndpointSource {
 impl fmt::Display for EndpointSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EndpointSource::SsoOidcVariable => f.write_str(ENDPOINT_URL_SSO_OIDC),
+            EndpointSource::SsoOidcVariable => f.write_str(Service::SsoOidc.endpoint_variable()),
+            EndpointSource::PortalVariable => f.write_str(Service::Portal.endpoint_variable()),
             EndpointSource::GlobalVariable => f.write_str(ENDPOINT_URL),
-            EndpointSource::ServicesSection(at) => {
-                write!(f, "endpoint_url of the {SSO_OIDC_BLOCK} block {at}")
+            EndpointSource::ServicesSection(at) | EndpointSource::Profile(at) => {
+                write!(f, "endpoint_url {at}")
             }
-            EndpointSource::Profile(at) => write!(f, "endpoint_url {at}"),
         }
     }
 }
 
 impl EndpointChoice {
+    /// The service the choice is for.
+    pub fn service(&self) -> Service {
+        match self {
+            EndpointChoice::Override { service, .. } | EndpointChoice::Region { service, .. } => {
+                *service
+            }
+        }
+    }
+
     /// The validated endpoint: an override must be `https://` (or `http://`
-    /// to loopback) with no query; a region must be a region name.
+    /// to loopback) with no query; a region must be a region name, and gives
+    /// the service's host (`oidc.…` or `portal.sso.…`).
     pub fn to_endpoint(&self) -> Result<Endpoint, ConfigError> {
         match self {
-            EndpointChoice::Override { url, source } => {
-                Endpoint::from_url(url).map_err(|error| ConfigError::UnusableEndpoint {
-                    origin: source.to_string(),
-                    error,
-                })
+            EndpointChoice::Override {
+                service,
+                url,
+                source,
+            } => Endpoint::from_url(url).map_err(|error| ConfigError::UnusableEndpoint {
+                service: *service,
+                origin: source.to_string(),
+                error,
+            }),
+            EndpointChoice::Region {
+                service,
+                region,
+                variant,
+            } => {
+                service
+                    .regional(region, *variant)
+                    .map_err(|error| ConfigError::UnusableEndpoint {
+                        service: *service,
+                        origin: format!("sso_region {region}"),
+                        error,
+                    })
             }
-            EndpointChoice::Region { region, variant } => Endpoint::for_region(region, *variant)
-                .map_err(|error| ConfigError::UnusableEndpoint {
-                    origin: format!("sso_region {region}"),
-                    error,
-                }),
         }
     }
 }
@@ -222,6 +332,128 @@ impl ConfigFile {
         self.session_settings(session_name, session, Some(name))
     }
 
+    /// Resolves what a profile's role credentials need, with botocore's
+    /// rules (`portal-api.md` §9.2): [`ConfigFile::sso_settings`] for the
+    /// sign-in, and `sso_account_id` and `sso_role_name`.
+    ///
+    /// * A profile is for role credentials when it sets `sso_account_id` or
+    ///   `sso_role_name` (botocore's SSO credential provider looks at the
+    ///   profile only). Without either it is [`ConfigError::NoRoleSettings`]:
+    ///   it gives a token, not credentials. So is [`Selector::SsoSession`]: an
+    ///   sso-session names no account or role (a caller that has them from
+    ///   elsewhere builds [`RoleSettings`] from the session's [`SsoSettings`]).
+    /// * Then `sso_start_url`, `sso_region`, `sso_role_name` and
+    ///   `sso_account_id` are all required, each from the profile or, with
+    ///   `sso_session`, from the sso-session, where botocore also finds them
+    ///   (a key in both must have one value). The missing ones are listed
+    ///   together, as botocore does: [`ConfigError::IncompleteRole`], e.g.
+    ///   `The profile "dev" is configured to use SSO but is missing required
+    ///   configuration: sso_role_name`. Unlike botocore, an empty value counts
+    ///   as missing.
+    /// * The account id may be any non-empty value (see
+    ///   [`RoleSettings::account_id`]); so may the role name.
+    ///
+    /// `env` is read only for [`Selector::Default`].
+    pub fn role_settings(
+        &self,
+        selector: &Selector,
+        env: &Environment,
+    ) -> Result<RoleSettings, ConfigError> {
+        let (name, chosen_by) = match selector {
+            Selector::SsoSession(name) => {
+                let session =
+                    self.sso_sessions
+                        .get(name)
+                        .ok_or_else(|| ConfigError::SessionNotFound {
+                            file: self.source.clone(),
+                            session: name.clone(),
+                        })?;
+                return Err(ConfigError::NoRoleSettings {
+                    at: self.at(session, None),
+                });
+            }
+            Selector::Profile(name) => (name.as_str(), ProfileSource::Caller),
+            Selector::Default => profile_from(env),
+        };
+        let profile = self.profile_section(name, chosen_by)?;
+        if profile.get("sso_account_id").is_none() && profile.get("sso_role_name").is_none() {
+            return Err(ConfigError::NoRoleSettings {
+                at: self.at(profile, None),
+            });
+        }
+        // botocore resolves the sso-session first; a missing section, or an
+        // `sso_session` that is a block, is reported by `sso_settings` below.
+        let session = match profile.get("sso_session") {
+            Some(Value::Text(session)) => self.sso_sessions.get(session),
+            _ => None,
+        };
+        let resolvable = match profile.get("sso_session") {
+            None => true,
+            Some(_) => session.is_some(),
+        };
+        let lookup = |key: &str| {
+            profile
+                .get(key)
+                .or_else(|| session.and_then(|session| session.get(key)))
+        };
+        if resolvable {
+            let missing: Vec<&'static str> = ROLE_PROFILE_KEYS
+                .into_iter()
+                .filter(|key| match lookup(key) {
+                    None => true,
+                    Some(Value::Text(text)) => text.is_empty(),
+                    // Present; `required` below says what is wrong with it.
+                    Some(Value::Nested(_)) => false,
+                })
+                .collect();
+            if !missing.is_empty() {
+                return Err(ConfigError::IncompleteRole {
+                    at: self.at(profile, None),
+                    profile: name.to_owned(),
+                    missing,
+                });
+            }
+        }
+        let sso = self.sso_settings(&Selector::Profile(name.to_owned()), env)?;
+        let value = |key: &'static str| {
+            // Present and not empty: checked above.
+            let section = if profile.get(key).is_some() {
+                profile
+            } else {
+                session.unwrap_or(profile)
+            };
+            self.required(section, key).map(str::to_owned)
+        };
+        Ok(RoleSettings {
+            account_id: value("sso_account_id")?,
+            role_name: value("sso_role_name")?,
+            sso,
+        })
+    }
+
+    /// The role settings of every profile that signs in with the token of
+    /// `token` — profiles with `sso_session = NAME` for
+    /// [`TokenKey::SsoSession`], legacy profiles with that exact
+    /// `sso_start_url` for [`TokenKey::StartUrl`] — and that resolve without
+    /// error, in profile-name order. Their [`RoleSettings::cache_key`]s are
+    /// the role-credential cache entries that sign-in's configured profiles
+    /// use, e.g. to remove at logout or to show in a status display.
+    pub fn roles_for_token(&self, token: &TokenKey) -> Vec<RoleSettings> {
+        let env = Environment::default();
+        self.profiles
+            .keys()
+            .filter_map(|name| {
+                self.role_settings(&Selector::Profile(name.clone()), &env)
+                    .ok()
+            })
+            .filter(|role| match (token, &role.sso.session_name) {
+                (TokenKey::SsoSession(wanted), Some(session)) => wanted == session,
+                (TokenKey::StartUrl(wanted), None) => *wanted == role.sso.start_url,
+                _ => false,
+            })
+            .collect()
+    }
+
     /// Resolves where SSO OIDC requests for `settings` go, in botocore's
     /// order (`wire-protocol.md` §10.4), the first that is set and not empty
     /// winning:
@@ -250,6 +482,33 @@ impl ConfigFile {
         settings: &SsoSettings,
         env: &Environment,
     ) -> Result<EndpointChoice, ConfigError> {
+        self.endpoint(Service::SsoOidc, settings, env)
+    }
+
+    /// Resolves where SSO portal requests (GetRoleCredentials, ListAccounts,
+    /// ListAccountRoles, Logout) for `settings` go (`portal-api.md` §3.4):
+    /// the order and rules of [`ConfigFile::oidc_endpoint`], with
+    /// `AWS_ENDPOINT_URL_SSO` first and the `sso =` block of a
+    /// `[services NAME]` section; else the region's `portal.sso` endpoint.
+    /// `AWS_ENDPOINT_URL_SSO_OIDC` and the `sso_oidc =` block do not apply,
+    /// so an emulator needs both variables (or one `AWS_ENDPOINT_URL`).
+    pub fn portal_endpoint(
+        &self,
+        settings: &SsoSettings,
+        env: &Environment,
+    ) -> Result<EndpointChoice, ConfigError> {
+        self.endpoint(Service::Portal, settings, env)
+    }
+
+    /// Where requests of `service` for `settings` go: see
+    /// [`ConfigFile::oidc_endpoint`], the same for every service but for the
+    /// service's own variable and block key.
+    pub fn endpoint(
+        &self,
+        service: Service,
+        settings: &SsoSettings,
+        env: &Environment,
+    ) -> Result<EndpointChoice, ConfigError> {
         let profile = match &settings.profile {
             Some(name) => Some(self.profile_section(name, ProfileSource::Caller)?),
             None => None,
@@ -265,24 +524,33 @@ impl ConfigFile {
             Some(value) => is_true(value),
             None => profile_flag(key),
         };
+        let choose = |url: &str, source| EndpointChoice::Override {
+            service,
+            url: url.to_owned(),
+            source,
+        };
         if !flag(
             IGNORE_CONFIGURED_ENDPOINT_URLS,
             "ignore_configured_endpoint_urls",
         ) {
-            if let Some(url) = non_empty(env, ENDPOINT_URL_SSO_OIDC) {
-                return Ok(override_from(url, EndpointSource::SsoOidcVariable));
+            if let Some(url) = non_empty(env, service.endpoint_variable()) {
+                let source = match service {
+                    Service::SsoOidc => EndpointSource::SsoOidcVariable,
+                    Service::Portal => EndpointSource::PortalVariable,
+                };
+                return Ok(choose(url, source));
             }
             if let Some(url) = non_empty(env, ENDPOINT_URL) {
-                return Ok(override_from(url, EndpointSource::GlobalVariable));
+                return Ok(choose(url, EndpointSource::GlobalVariable));
             }
             if let Some(profile) = profile {
-                if let Some(choice) = self.services_endpoint(profile)? {
-                    return Ok(choice);
+                if let Some((url, at)) = self.services_endpoint(profile, service)? {
+                    return Ok(choose(url, EndpointSource::ServicesSection(at)));
                 }
                 match profile.get("endpoint_url") {
                     Some(Value::Text(url)) if !url.is_empty() => {
                         let at = self.at(profile, Some("endpoint_url"));
-                        return Ok(override_from(url, EndpointSource::Profile(at)));
+                        return Ok(choose(url, EndpointSource::Profile(at)));
                     }
                     Some(value @ Value::Nested(_)) => {
                         return Err(self.invalid(
@@ -297,6 +565,7 @@ impl ConfigFile {
             }
         }
         Ok(EndpointChoice::Region {
+            service,
             region: settings.region.clone(),
             variant: EndpointVariant {
                 fips: flag(USE_FIPS_ENDPOINT, "use_fips_endpoint"),
@@ -305,8 +574,12 @@ impl ConfigFile {
         })
     }
 
-    /// Step 3 of [`ConfigFile::oidc_endpoint`].
-    fn services_endpoint(&self, profile: &Section) -> Result<Option<EndpointChoice>, ConfigError> {
+    /// Step 3 of [`ConfigFile::endpoint`]: the URL and its line.
+    fn services_endpoint<'s>(
+        &'s self,
+        profile: &Section,
+        service: Service,
+    ) -> Result<Option<(&'s str, Location)>, ConfigError> {
         let name = match profile.get("services") {
             None => return Ok(None),
             Some(Value::Text(name)) => name,
@@ -327,13 +600,14 @@ impl ConfigFile {
                 at: self.at(profile, Some("services")),
                 services: name.clone(),
             })?;
-        let Some(entry) = services.entry(SSO_OIDC_BLOCK) else {
+        let block = service.services_key();
+        let Some(entry) = services.entry(block) else {
             return Ok(None);
         };
         if !matches!(entry.value, Value::Nested(_)) {
             return Err(self.invalid(
                 services,
-                SSO_OIDC_BLOCK,
+                block,
                 &entry.value,
                 "is not a block; leave it empty on its line and put `endpoint_url = …` on an indented line below",
             ));
@@ -349,10 +623,7 @@ impl ConfigFile {
             section: services.header.clone(),
             line,
         };
-        Ok(Some(override_from(
-            url,
-            EndpointSource::ServicesSection(at),
-        )))
+        Ok(Some((url, at)))
     }
 
     fn profile_section(
@@ -501,13 +772,6 @@ impl ConfigFile {
             value: shown(value),
             problem,
         }
-    }
-}
-
-fn override_from(url: &str, source: EndpointSource) -> EndpointChoice {
-    EndpointChoice::Override {
-        url: url.to_owned(),
-        source,
     }
 }
 
