@@ -726,11 +726,12 @@ impl Service {
     }
 
     /// Revokes every access token issued so far (refresh tokens stay valid,
-    /// so a client refreshes and goes on); returns how many there were.
-    pub fn revoke_all_access_tokens(&mut self) -> usize {
-        let count = self.state.access_tokens.len();
+    /// so a client refreshes and goes on); returns how many were still valid
+    /// at `now`.
+    pub fn revoke_all_access_tokens(&mut self, now: SystemTime) -> usize {
+        let live = self.live_access_tokens(now);
         self.state.access_tokens.clear();
-        count
+        live
     }
 
     /// How many access tokens are valid at `now` (issued, unexpired, not revoked).

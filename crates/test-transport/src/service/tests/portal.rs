@@ -522,7 +522,7 @@ fn a_revoked_access_token_is_401_but_its_session_refreshes() {
         t1(),
         &get("/assignment/accounts", &fresh),
     ));
-    assert_eq!(service.revoke_all_access_tokens(), 1);
+    assert_eq!(service.revoke_all_access_tokens(t1()), 1);
     assert_unauthorized(&call(
         &mut service,
         t1(),
