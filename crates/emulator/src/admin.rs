@@ -1,6 +1,7 @@
 //! The admin API under `/_emulator/`: JSON in, JSON out, for scripts and
 //! tests that act as the person at the verification page or the consent page
-//! of `/authorize`, or break the service on purpose. Documented, with
+//! of `/authorize`, revoke tokens, read the portal's assignments, or break
+//! the service on purpose. Documented, with
 //! examples, in the crate's README.
 
 use std::sync::Arc;
@@ -27,6 +28,8 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/registrations", get(registrations))
         .route("/registrations/expire", post(expire_registration))
         .route("/refresh-tokens/revoke", post(revoke_refresh_token))
+        .route("/access-tokens/revoke", post(revoke_access_token))
+        .route("/accounts", get(accounts))
         .route("/faults", post(inject_faults))
         .route("/counters", get(counters))
         .fallback(unknown)
@@ -268,7 +271,9 @@ async fn revoke_refresh_token(
     }
 }
 
-/// `{"fault": "status", "status": 503, "count": 2}` and its siblings.
+/// `{"fault": "status", "status": 503, "count": 2}` and its siblings; the
+/// body may also carry `"target": "any"` (the default) or `"portal"`, which
+/// is taken out before this is parsed.
 #[derive(Deserialize)]
 #[serde(tag = "fault", rename_all = "kebab-case", deny_unknown_fields)]
 enum FaultInput {
@@ -302,13 +307,41 @@ fn one() -> u32 {
     1
 }
 
+/// Which requests a fault is queued for.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum Target {
+    /// The next requests, whatever they are.
+    Any,
+    /// The next portal requests only ([`Service::inject_portal_faults`]).
+    Portal,
+}
+
 async fn inject_faults(
     State(shared): State<Arc<Shared>>,
-    input: Result<Json<FaultInput>, JsonRejection>,
+    input: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {
-    let Json(input) = match input {
+    let Json(mut input) = match input {
         Ok(input) => input,
         Err(rejection) => return bad_body(&rejection),
+    };
+    let target = input
+        .as_object_mut()
+        .and_then(|fields| fields.remove("target"))
+        .map_or(Ok(Target::Any), serde_json::from_value::<Target>);
+    let target = match target {
+        Ok(target) => target,
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "target must be \"any\" or \"portal\"",
+            );
+        }
+    };
+    let input = match serde_json::from_value::<FaultInput>(input) {
+        Ok(input) => input,
+        Err(refused) => return error(StatusCode::BAD_REQUEST, "bad_request", refused.to_string()),
     };
     let (fault, count) = match input {
         FaultInput::Status { status, count } if (100..=999).contains(&status) => {
@@ -333,8 +366,64 @@ async fn inject_faults(
         FaultInput::DropConnection { count } => (Fault::DropConnection, count),
         FaultInput::Delay { millis, count } => (Fault::Delay(Duration::from_millis(millis)), count),
     };
-    shared.with_service(|service| service.inject_faults(fault, count));
-    Json(json!({ "queued": count })).into_response()
+    shared.with_service(|service| match target {
+        Target::Any => service.inject_faults(fault, count),
+        Target::Portal => service.inject_portal_faults(fault, count),
+    });
+    let target = match target {
+        Target::Any => "any",
+        Target::Portal => "portal",
+    };
+    Json(json!({ "queued": count, "target": target })).into_response()
+}
+
+/// `{"accessToken": "aoa…"}` (that token) or `{"all": true}` (every one).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AccessTokenInput {
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+async fn revoke_access_token(
+    State(shared): State<Arc<Shared>>,
+    input: Result<Json<AccessTokenInput>, JsonRejection>,
+) -> Response {
+    let Json(input) = match input {
+        Ok(input) => input,
+        Err(rejection) => return bad_body(&rejection),
+    };
+    match (input.access_token, input.all) {
+        (Some(token), false) => {
+            if shared.with_service(|service| service.revoke_access_token(&token)) {
+                Json(json!({ "revoked": 1 })).into_response()
+            } else {
+                error(
+                    StatusCode::NOT_FOUND,
+                    "unknown_access_token",
+                    "no access token matches (unknown, expired and swept out, logged out or \
+                     already revoked)",
+                )
+            }
+        }
+        (None, true) => {
+            let now = SystemTime::now();
+            let revoked = shared.with_service(|service| service.revoke_all_access_tokens(now));
+            Json(json!({ "revoked": revoked })).into_response()
+        }
+        _ => error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "give exactly one of accessToken or \"all\": true",
+        ),
+    }
+}
+
+/// The portal's assignments, as the emulator serves them.
+async fn accounts(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.read_service(|service| service.config().accounts.clone())).into_response()
 }
 
 #[derive(Serialize)]
@@ -344,15 +433,26 @@ struct CountersOutput {
     start_device_authorization: u64,
     create_token: u64,
     authorize: u64,
+    get_role_credentials: u64,
+    list_accounts: u64,
+    list_account_roles: u64,
+    logout: u64,
+    portal_throttled: u64,
     other: u64,
 }
 
 async fn counters(State(shared): State<Arc<Shared>>) -> Response {
+    // Destructured whole, so a new counter cannot be forgotten here.
     let Counters {
         register_client,
         start_device_authorization,
         create_token,
         authorize,
+        get_role_credentials,
+        list_accounts,
+        list_account_roles,
+        logout,
+        portal_throttled,
         other,
     } = shared.read_service(Service::counters);
     Json(CountersOutput {
@@ -360,6 +460,11 @@ async fn counters(State(shared): State<Arc<Shared>>) -> Response {
         start_device_authorization,
         create_token,
         authorize,
+        get_role_credentials,
+        list_accounts,
+        list_account_roles,
+        logout,
+        portal_throttled,
         other,
     })
     .into_response()

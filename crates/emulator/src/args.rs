@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ssoflow_test_transport::{AutoApprove, ServiceConfig};
 
-use crate::EmulatorConfig;
+use crate::{AccountsFile, EmulatorConfig};
 
 /// The emulator's flags. Durations take a unit (`90s`, `10m`, `8h`, `90d`,
 /// `500ms`); a bare number is seconds.
@@ -45,10 +45,27 @@ pub struct EmulatorArgs {
     /// code is tolerated, because the AWS CLI polls twice back to back.
     #[arg(long)]
     pub strict_interval: bool,
-    /// Keep registrations, pending authorizations and refresh tokens in this
-    /// file across restarts (written atomically, mode 0600).
+    /// Keep registrations, pending authorizations, refresh and access tokens
+    /// in this file across restarts (written atomically, mode 0600).
     #[arg(long, value_name = "PATH")]
     pub state_file: Option<PathBuf>,
+    /// The portal API's accounts and roles for the signed-in person: a JSON
+    /// array of {"accountId": "111122223333", "accountName": "Dev",
+    /// "emailAddress": "dev@example.com", "roles": ["ReadOnlyAccess"]}
+    /// (name, email and roles optional). Default: 111122223333 "Dev" with
+    /// AdministratorAccess and ReadOnlyAccess, 444455556666 "Prod" with
+    /// ReadOnlyAccess and Billing.
+    #[arg(long, value_name = "FILE")]
+    pub accounts: Option<AccountsFile>,
+    /// Lifetime of role credentials from GetRoleCredentials; never beyond
+    /// the expiry of the access token that asked for them.
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub role_session_ttl: DurationArg,
+    /// Answer more than N portal requests in any one second with 429
+    /// TooManyRequestsException, as the real portal throttles (about 20).
+    /// Default: no limit.
+    #[arg(long, value_name = "N")]
+    pub portal_rate_limit: Option<u32>,
 }
 
 impl EmulatorArgs {
@@ -70,6 +87,12 @@ impl EmulatorArgs {
                     .auto_approve
                     .map(|delay| AutoApprove::AfterDelay(delay.0)),
                 early_poll_tolerance: if self.strict_interval { 0 } else { 1 },
+                accounts: match &self.accounts {
+                    Some(file) => file.accounts.clone(),
+                    None => ServiceConfig::default().accounts,
+                },
+                role_session_ttl: self.role_session_ttl.0,
+                portal_rate_limit: self.portal_rate_limit,
                 ..ServiceConfig::default()
             },
             state_file: self.state_file.clone(),
@@ -156,6 +179,9 @@ mod tests {
         assert_eq!(config.service.auto_approve, None);
         assert!(config.service.issue_refresh_tokens);
         assert_eq!(config.state_file, None);
+        assert_eq!(config.service.accounts, real.accounts);
+        assert_eq!(config.service.role_session_ttl, real.role_session_ttl);
+        assert_eq!(config.service.portal_rate_limit, None);
     }
 
     #[test]
@@ -178,6 +204,10 @@ mod tests {
             "--strict-interval",
             "--state-file",
             "/tmp/s.json",
+            "--role-session-ttl",
+            "12h",
+            "--portal-rate-limit",
+            "20",
         ])
         .unwrap();
         assert_eq!(config.bind, "0.0.0.0:8123".parse().unwrap());
@@ -193,6 +223,31 @@ mod tests {
         );
         assert_eq!(config.service.early_poll_tolerance, 0);
         assert_eq!(config.state_file, Some(PathBuf::from("/tmp/s.json")));
+        assert_eq!(config.service.role_session_ttl, Duration::from_secs(43_200));
+        assert_eq!(config.service.portal_rate_limit, Some(20));
+    }
+
+    #[test]
+    fn accounts_come_from_the_file_and_a_bad_one_is_a_usage_error() {
+        let dir =
+            std::env::temp_dir().join(format!("ssoflow-emulator-args-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("accounts.json");
+        std::fs::write(
+            &file,
+            r#"[{"accountId": "123456789012", "accountName": "Sandbox", "roles": ["Dev"]}]"#,
+        )
+        .unwrap();
+        let config = parse(&["--accounts", file.to_str().unwrap()]).unwrap();
+        assert_eq!(config.service.accounts.len(), 1);
+        assert_eq!(config.service.accounts[0].account_id, "123456789012");
+        assert_eq!(config.service.accounts[0].roles, ["Dev"]);
+
+        let error = parse(&["--accounts", dir.join("none.json").to_str().unwrap()])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--accounts"), "{error}");
+        assert!(error.contains("cannot read the accounts file"), "{error}");
     }
 
     #[test]

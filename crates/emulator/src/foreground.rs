@@ -27,6 +27,11 @@ pub fn run_until_stopped(args: &EmulatorArgs) -> ExitCode {
 async fn run(args: &EmulatorArgs) -> ExitCode {
     let config = args.to_config();
     let state_file = config.state_file.clone();
+    let accounts = config.service.accounts.len();
+    let accounts_from = match &args.accounts {
+        Some(file) => format!("from {}", file.path.display()),
+        None => "built in".to_owned(),
+    };
     let emulator = match Emulator::start(config).await {
         Ok(emulator) => emulator,
         Err(error) => {
@@ -46,18 +51,24 @@ async fn run(args: &EmulatorArgs) -> ExitCode {
             emulator.local_addr()
         );
     }
-    eprintln!("SSO OIDC emulator listening; endpoint URL {base}");
+    eprintln!("SSO OIDC and SSO portal emulator listening; endpoint URL {base} (both APIs)");
+    eprintln!(
+        "  portal API         {base} (GetRoleCredentials, ListAccounts, ListAccountRoles, \
+         Logout; {accounts} account(s) {accounts_from})"
+    );
     eprintln!("  verification page  {base}{VERIFICATION_PATH}");
     eprintln!("  PKCE consent page  {base}{AUTHORIZE_PATH} (opened by the application)");
     eprintln!(
-        "  admin API          {base}{ADMIN_PREFIX}/ (pending, approve, deny, faults, counters)"
+        "  admin API          {base}{ADMIN_PREFIX}/ (pending, approve, deny, faults, counters, \
+         accounts)"
     );
     match &state_file {
         Some(path) => eprintln!("  state file         {}", path.display()),
         None => eprintln!("  state              in memory only (use --state-file to keep it)"),
     }
     eprintln!(
-        "  try it             AWS_ENDPOINT_URL_SSO_OIDC={base} aws sso login --sso-session NAME"
+        "  try it             AWS_ENDPOINT_URL_SSO_OIDC={base} AWS_ENDPOINT_URL_SSO={base} \
+         aws sso login --sso-session NAME"
     );
     eprintln!("Press Ctrl-C to stop.");
 

@@ -1,6 +1,6 @@
-//! An AWS SSO OIDC emulator: the simulated [`Service`] of
+//! An AWS SSO OIDC and SSO portal emulator: the simulated [`Service`] of
 //! `ssoflow-test-transport` (the same code, not a copy) served over real HTTP
-//! on a loopback port, close enough to the real service that botocore and the
+//! on a loopback port, close enough to the real services that botocore and the
 //! AWS CLI cannot tell the difference, plus the pages where a person approves
 //! or denies a sign-in, and an admin API for scripts.
 //!
@@ -12,10 +12,15 @@
 //! (`/device`, with CSRF protection and a lockout after repeated wrong
 //! codes); `GET /authorize` for the authorization-code grant with PKCE, at
 //! the root whatever the API's prefix, with the same consent page and a
-//! redirect to the application's loopback listener; the admin API under
+//! redirect to the application's loopback listener; the SSO portal API on
+//! the same port and under the same prefixes (`GET …/federation/credentials`,
+//! `…/assignment/accounts`, `…/assignment/roles`, `POST …/logout`) for the
+//! access tokens it issued, with the accounts of
+//! [`ServiceConfig::accounts`] (or an [`AccountsFile`]); the admin API under
 //! `/_emulator/` (see the crate's README); a state file that survives
 //! restarts. **Out of scope:** TLS, CreateTokenWithIAM (refused plainly), a
-//! sign-in step before consent, the portal API that consumes access tokens.
+//! sign-in step before consent, AWS services that would accept the role
+//! credentials it hands out.
 //!
 //! # Example: a client registers over real HTTP
 //!
@@ -39,6 +44,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod accounts;
 mod admin;
 mod api;
 mod args;
@@ -55,9 +61,10 @@ use std::time::Duration;
 use ssoflow_test_transport::Service;
 
 /// The simulated service's knobs, re-exported so a user of the emulator needs no other crate.
-pub use ssoflow_test_transport::{AutoApprove, Fault, ServiceConfig};
+pub use ssoflow_test_transport::{AutoApprove, Fault, PortalAccount, ServiceConfig};
 use tokio::sync::{Notify, watch};
 
+pub use accounts::{AccountsFile, AccountsFileError};
 pub use args::{DurationArg, EmulatorArgs};
 pub use foreground::run_until_stopped;
 pub use state_file::StateFileError;
@@ -89,8 +96,8 @@ pub struct EmulatorConfig {
     /// The simulated service's knobs. Its `verification_uri` is replaced by
     /// this emulator's own page once the port is known.
     pub service: ServiceConfig,
-    /// Where registrations, pending authorizations and refresh tokens are kept
-    /// across restarts; `None` keeps them in memory only.
+    /// Where registrations, pending authorizations, refresh and access tokens
+    /// are kept across restarts; `None` keeps them in memory only.
     pub state_file: Option<PathBuf>,
     /// The largest request body accepted; larger ones get 413. The largest
     /// realistic body (a refresh with an 8 KiB token and a ~1 KiB secret) is

@@ -257,7 +257,11 @@ fn faults_are_queued_for_the_next_requests_and_counters_count() {
     assert_eq!(status, 200);
     assert_eq!(
         counters,
-        json!({"registerClient": 8, "startDeviceAuthorization": 0, "createToken": 0, "authorize": 0, "other": 1})
+        json!({
+            "registerClient": 8, "startDeviceAuthorization": 0, "createToken": 0, "authorize": 0,
+            "getRoleCredentials": 0, "listAccounts": 0, "listAccountRoles": 0, "logout": 0,
+            "portalThrottled": 0, "other": 1
+        })
     );
 
     let (status, body) = admin(
