@@ -123,6 +123,8 @@ async fn accept(socket: TcpListener, sender: mpsc::Sender<Incoming>) {
     let open = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let Ok((stream, _)) = socket.accept().await else {
+            // Out of descriptors, most likely: do not spin.
+            tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {

@@ -34,12 +34,16 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod credentials;
 mod driver;
 mod loopback;
 mod provider;
 mod transport;
 mod ureq_transport;
 
+pub use credentials::{
+    CredentialsError, CredentialsProvider, FETCH_LOCK_TIMEOUT, ProvidedCredentials,
+};
 pub use driver::{Driver, Error};
 pub use loopback::{CallbackListener, LoopbackListener};
 pub use provider::TokenProvider;

@@ -161,7 +161,11 @@ fn accept(socket: &TcpListener, sender: &Sender<Incoming>, stop: &AtomicBool) {
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        let Ok(stream) = stream else { continue };
+        let Ok(stream) = stream else {
+            // Out of descriptors, most likely: do not spin.
+            thread::sleep(Duration::from_millis(50));
+            continue;
+        };
         if open.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
             continue; // dropped: closed at once
         }
@@ -182,11 +186,19 @@ fn accept(socket: &TcpListener, sender: &Sender<Incoming>, stop: &AtomicBool) {
 
 /// Reads one request head, hands its target to the flow, writes the verdict.
 fn serve(mut stream: TcpStream, sender: &Sender<Incoming>) {
-    let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
     let _ = stream.set_write_timeout(Some(READ_TIMEOUT));
+    // The whole head within READ_TIMEOUT, not each read: a sender that
+    // trickles a byte at a time cannot hold a connection slot for long.
+    let deadline = Instant::now().checked_add(READ_TIMEOUT);
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while !head_complete(&head) && head.len() < MAX_HEAD_LEN {
+        let left = deadline.map_or(READ_TIMEOUT, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
         match stream.read(&mut chunk) {
             Ok(0) | Err(_) => break,
             Ok(n) => head.extend_from_slice(chunk.get(..n).unwrap_or_default()),

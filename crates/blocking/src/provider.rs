@@ -54,6 +54,34 @@ impl<T: Transport, C: Clock> TokenProvider<T, C> {
         self
     }
 
+    /// A replacement for `rejected`, which a service refused (the portal's
+    /// 401): the stored token if another process already replaced it, else
+    /// a refresh now whatever the policy says; an error that says to sign in
+    /// again when neither is possible.
+    pub fn token_rejected(
+        &self,
+        rejected: &ssoflow_core::secret::AccessToken,
+    ) -> Result<ProvidedToken, ProviderError> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let State { driver, memory } = &mut *state;
+        let mut lock = self
+            .source
+            .cache()
+            .lock_refresh(self.source.key(), LOCK_TIMEOUT)
+            .map_err(ProviderError::Cache)?;
+        let (now, wall_now) = (driver.clock().now(), driver.clock().wall_now());
+        match self
+            .source
+            .plan_replacement(&mut lock, memory, rejected, now, wall_now)?
+        {
+            RefreshPlan::Ready(token) => Ok(token),
+            RefreshPlan::Refresh { flow, pending } => {
+                let result = driver.refresh(*flow);
+                self.source.finish_refresh(pending, result, memory)
+            }
+        }
+    }
+
     /// A token valid now, refreshing it first when it is due.
     pub fn token(&self) -> Result<ProvidedToken, ProviderError> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);

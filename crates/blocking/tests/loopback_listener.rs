@@ -144,8 +144,10 @@ fn the_listener_binds_127_0_0_1_only() {
     let listener = LoopbackListener::bind(None).unwrap();
     let port = listener.port();
     assert!(TcpStream::connect(("127.0.0.1", port)).is_ok());
-    // Not the IPv6 loopback, and not this machine's outward address.
+    // Not the IPv6 loopback, not another address of 127/8 (which would
+    // reach a socket bound to 0.0.0.0), and not this machine's outward address.
     assert!(TcpStream::connect(SocketAddr::from((Ipv6Addr::LOCALHOST, port))).is_err());
+    assert!(TcpStream::connect(("127.0.0.2", port)).is_err());
     let outward = UdpSocket::bind("0.0.0.0:0")
         .and_then(|s| s.connect("192.0.2.1:9").map(|()| s))
         .and_then(|s| s.local_addr())

@@ -65,6 +65,12 @@ pub enum ProviderError {
     /// The cache could not be read or written, or its lock not taken.
     #[error(transparent)]
     Cache(CacheError),
+    /// A service refused the token before its expiry (signed out, or
+    /// revoked) and it cannot be refreshed.
+    #[error(
+        "the SSO session was ended (the token was refused) and cannot be refreshed; sign in again with `ssoflow login`"
+    )]
+    Rejected,
 }
 
 /// When a stored access token is used as it is, refreshed first, or given up
@@ -255,6 +261,44 @@ impl TokenSource {
             pending: PendingRefresh {
                 cached,
                 old_still_valid,
+            },
+        })
+    }
+
+    /// Step 2 after a service refused `rejected` (the portal's 401), holding
+    /// `lock`: the stored token if it is another one by now (someone
+    /// refreshed or signed in), else a refresh whatever the policy says, as
+    /// long as the token is refreshable; otherwise sign in again.
+    pub fn plan_replacement(
+        &self,
+        lock: &mut RefreshLock,
+        memory: &mut Option<CachedToken>,
+        rejected: &AccessToken,
+        now: Instant,
+        wall_now: SystemTime,
+    ) -> Result<RefreshPlan, ProviderError> {
+        let cached = self.read()?;
+        *memory = Some(cached.clone());
+        if cached.access_token != *rejected && cached.expires_at > wall_now {
+            return Ok(RefreshPlan::Ready(provided(&cached, false, None)));
+        }
+        let Some(token) = cached
+            .refreshable()
+            .filter(|_| cached.refreshable_at(wall_now))
+        else {
+            return Err(ProviderError::Rejected);
+        };
+        let _ = lock.record_attempt(wall_now);
+        Ok(RefreshPlan::Refresh {
+            flow: Box::new(RefreshFlow::new(
+                self.endpoint.clone(),
+                token,
+                now,
+                wall_now,
+            )),
+            pending: PendingRefresh {
+                cached,
+                old_still_valid: false,
             },
         })
     }
