@@ -48,15 +48,28 @@ pub(crate) fn launcher(env: &dyn Fn(&str) -> Option<String>) -> Result<(), Strin
         None => "xdg-open".to_owned(),
     };
     let found = if command.contains('/') {
-        std::path::Path::new(&command).is_file()
+        is_executable(std::path::Path::new(&command))
     } else {
         env("PATH").is_some_and(|path| {
-            std::env::split_paths(&path).any(|dir| dir.join(&command).is_file())
+            std::env::split_paths(&path).any(|dir| is_executable(&dir.join(&command)))
         })
     };
     match found {
         true => Ok(()),
         false => Err(format!("`{command}` is not installed or not on PATH")),
+    }
+}
+
+/// A file the current user may run (on Windows: any file).
+fn is_executable(path: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        path.is_file()
     }
 }
 

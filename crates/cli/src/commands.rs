@@ -6,8 +6,10 @@ use std::time::SystemTime;
 
 use serde_json::json;
 use ssoflow_blocking::{Driver, ProviderError, SystemClock, TokenProvider, UreqTransport};
+use ssoflow_core::PortalCall;
+use ssoflow_core::portal::Logout;
 use ssoflow_files::config::{ConfigFile, Environment};
-use ssoflow_files::{CacheError, TokenCache, format_timestamp};
+use ssoflow_files::{CacheError, RoleCache, RoleCacheKey, TokenCache, format_timestamp};
 
 use crate::login::{Output, minutes};
 use crate::printable::printable;
@@ -122,11 +124,47 @@ pub(crate) fn status(context: &Context, args: &StatusArgs) -> Result<(), CliErro
         .iter()
         .map(|session| row(&places.cache, session, now))
         .collect();
+    let config = places.load_config()?;
+    let roles = RoleCache::in_home(&places.home);
     let mut out = std::io::stdout().lock();
-    for row in &rows {
+    for (row, session) in rows.iter().zip(&sessions) {
+        // The two clocks: the token's, and each cached role's credentials'.
+        let cached: Vec<(RoleCacheKey, SystemTime)> = role_keys_of(&config, session)
+            .into_iter()
+            .filter_map(|key| {
+                let entry = roles.read(&key).ok()??;
+                Some((key, entry.expiration))
+            })
+            .collect();
         let line = match args.output {
-            Output::Json => json_row(row).to_string(),
-            Output::Text => text_row(row, now),
+            Output::Json => {
+                let mut value = json_row(row);
+                value["roleCredentials"] = cached
+                    .iter()
+                    .map(|(key, until)| {
+                        json!({"accountId": key.account_id, "roleName": key.role_name, "expiration": format_timestamp(*until), "expired": *until <= now})
+                    })
+                    .collect();
+                value.to_string()
+            }
+            Output::Text => {
+                let mut text = text_row(row, now);
+                for (key, until) in &cached {
+                    let state = match until.duration_since(now) {
+                        Ok(left) => format!(
+                            "until {} ({} left)",
+                            format_timestamp(*until),
+                            minutes(left)
+                        ),
+                        Err(_) => format!("expired at {}", format_timestamp(*until)),
+                    };
+                    text.push_str(&printable(&format!(
+                        "\n    role {} in account {}: credentials {state}",
+                        key.role_name, key.account_id
+                    )));
+                }
+                text
+            }
         };
         writeln!(out, "{line}").map_err(|error| CliError::failure(error.to_string()))?;
     }
@@ -279,12 +317,29 @@ pub(crate) fn logout(context: &Context, args: &LogoutArgs) -> Result<(), CliErro
     } else {
         vec![args.session.resolve(&context.env, &places, None)?]
     };
+    let config = places.load_config()?;
+    let roles = RoleCache::in_home(&places.home);
     let mut out = std::io::stdout().lock();
     let mut kept = 0;
     for session in &sessions {
         let path = places.cache.token_path(&session.token_key);
+        // As `aws sso logout`: end the portal session while the token still
+        // works (errors only warned about), then remove the files.
+        let portal = end_portal_session(&config, &context.env, &places, session);
+        let removed_roles = role_keys_of(&config, session)
+            .iter()
+            .filter(|key| matches!(roles.remove(key), Ok(true)))
+            .count();
+        let extra = match (portal, removed_roles) {
+            (Some(note), n) => format!("; {note}; removed {n} cached role credential(s)"),
+            (None, n) => format!("; removed {n} cached role credential(s)"),
+        };
         let line = match places.cache.remove_token(&session.token_key) {
-            Ok(true) => format!("{}: signed out (removed {})", session.label, path.display()),
+            Ok(true) => format!(
+                "{}: signed out (removed {}{extra})",
+                session.label,
+                path.display()
+            ),
             Ok(false) => format!("{}: was not signed in", session.label),
             Err(CacheError::Unusable { detail, .. }) => {
                 kept += 1;
@@ -299,10 +354,66 @@ pub(crate) fn logout(context: &Context, args: &LogoutArgs) -> Result<(), CliErro
         writeln!(out, "{}", printable(&line))
             .map_err(|error| CliError::failure(error.to_string()))?;
     }
+    if args.all
+        && let Ok(removed) = roles.remove_sso_entries()
+        && !removed.is_empty()
+    {
+        writeln!(
+            out,
+            "removed {} cached role credential(s) from {}",
+            removed.len(),
+            roles.dir().display()
+        )
+        .map_err(|error| CliError::failure(error.to_string()))?;
+    }
     if kept > 0 {
         return Err(CliError::failure(format!(
             "{kept} file(s) were not ours to remove; delete them by hand if they are stale"
         )));
     }
     Ok(())
+}
+
+/// Calls the portal's Logout with the session's token while it is valid;
+/// what happened, for the report line (`None`: no token to end).
+fn end_portal_session(
+    config: &ConfigFile,
+    env: &Environment,
+    places: &Places,
+    session: &Session,
+) -> Option<String> {
+    let token = places.cache.read_token(&session.token_key).ok()??;
+    if token.expires_at <= SystemTime::now() {
+        return None;
+    }
+    let endpoint = match config
+        .portal_endpoint(&session.settings, env)
+        .and_then(|choice| choice.to_endpoint())
+    {
+        Ok(endpoint) => endpoint,
+        Err(error) => return Some(format!("the portal session was not ended: {error}")),
+    };
+    let mut driver = Driver::new(UreqTransport::new(), SystemClock);
+    let mut call = PortalCall::new(
+        endpoint,
+        token.access_token.clone(),
+        Logout::new(),
+        std::time::Instant::now(),
+        u64::from(std::process::id()),
+    );
+    Some(match driver.run(&mut call, |_| {}) {
+        Ok(()) => "ended the portal session".to_owned(),
+        Err(error) => format!("the portal session was not ended ({error})"),
+    })
+}
+
+/// The role-cache keys of the config's profiles that use `session`'s sign-in.
+pub(crate) fn role_keys_of(config: &ConfigFile, session: &Session) -> Vec<RoleCacheKey> {
+    let mut keys: Vec<RoleCacheKey> = config
+        .roles_for_token(&session.token_key)
+        .iter()
+        .map(|role| role.cache_key())
+        .collect();
+    keys.dedup();
+    keys
 }

@@ -238,6 +238,13 @@ fn choose_grant(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Choice {
     if args.use_device_code || session.registration_key.session_name.is_none() {
+        if args.redirect_port.is_some() {
+            return Choice::Device(Some(
+                "--redirect-port applies only to the browser sign-in, which legacy profiles and \
+                 --use-device-code do not use"
+                    .to_owned(),
+            ));
+        }
         return Choice::Device(None);
     }
     // A fixed port or --no-browser: the person takes the URL to a browser

@@ -1,10 +1,13 @@
 //! `ssoflow`: sign in to AWS IAM Identity Center (AWS SSO) with the device
 //! flow and keep the token where the AWS CLI and the SDKs find it.
 
+mod accounts;
 mod browser;
 mod commands;
+mod credentials;
 #[cfg(feature = "emulator")]
 mod demo;
+mod export;
 mod login;
 mod printable;
 mod qr;
@@ -66,6 +69,21 @@ enum Command {
     #[command(after_help = "Examples:\n  ssoflow token --sso-session my-sso\n  \
                             curl -H \"Authorization: Bearer $(ssoflow token)\" https://portal.sso.us-east-1.amazonaws.com/...")]
     Token(commands::TokenArgs),
+    /// Print role credentials for an account and role: the credential_process
+    /// JSON, or shell assignments as `aws configure export-credentials` does.
+    #[command(
+        after_help = "Examples:\n  ssoflow credentials --profile dev                  # a profile with sso_account_id and sso_role_name\n  \
+                            ssoflow credentials --sso-session my-sso --account-id 111122223333 --role-name ReadOnly\n  \
+                            eval \"$(ssoflow credentials --profile dev --format env)\"\n\n\
+                            In ~/.aws/config, for tools that cannot read SSO profiles (no sso_* keys in this profile):\n  \
+                            [profile dev-process]\n  \
+                            credential_process = ssoflow credentials --sso-session my-sso --account-id 111122223333 --role-name ReadOnly"
+    )]
+    Credentials(credentials::CredentialsArgs),
+    /// List the accounts and roles the signed-in person may use.
+    #[command(after_help = "Examples:\n  ssoflow accounts --sso-session my-sso\n  \
+                            ssoflow accounts --profile dev --output json")]
+    Accounts(accounts::AccountsArgs),
     /// Show who is signed in to which session and until when (no secrets).
     #[command(
         after_help = "Examples:\n  ssoflow status                 # every session in ~/.aws/config\n  \
@@ -159,6 +177,8 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Login(args) => login::run(&context, args),
         Command::Token(args) => commands::token(&context, args),
+        Command::Credentials(args) => credentials::run(&context, args),
+        Command::Accounts(args) => accounts::run(&context, args),
         Command::Status(args) => commands::status(&context, args),
         Command::Logout(args) => commands::logout(&context, args),
         #[cfg(feature = "emulator")]

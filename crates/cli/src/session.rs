@@ -47,6 +47,8 @@ pub(crate) struct Session {
     pub(crate) token_key: TokenKey,
     pub(crate) registration_key: RegistrationKey,
     pub(crate) endpoint: Endpoint,
+    /// What the config file (or the flags) say about this sign-in.
+    pub(crate) settings: SsoSettings,
 }
 
 /// Where the AWS files live for this environment.
@@ -54,6 +56,8 @@ pub(crate) struct Session {
 pub(crate) struct Places {
     pub(crate) config_file: PathBuf,
     pub(crate) cache: TokenCache,
+    /// The home directory (`~/.aws/cli/cache` is under it).
+    pub(crate) home: PathBuf,
 }
 
 impl Places {
@@ -71,6 +75,7 @@ impl Places {
         Ok(Places {
             config_file,
             cache: TokenCache::in_home(std::path::Path::new(home)),
+            home: PathBuf::from(home),
         })
     }
 
@@ -80,6 +85,15 @@ impl Places {
 }
 
 impl SessionArgs {
+    /// The profile or session these flags name (without --start-url).
+    pub(crate) fn selector(&self) -> Selector {
+        match (&self.sso_session, &self.profile) {
+            (Some(name), _) => Selector::SsoSession(name.clone()),
+            (None, Some(name)) => Selector::Profile(name.clone()),
+            (None, None) => Selector::Default,
+        }
+    }
+
     /// Resolves these flags; `scopes` (from `login --scopes`) replaces the
     /// configured scopes.
     pub(crate) fn resolve(
@@ -98,16 +112,9 @@ impl SessionArgs {
                 registration_scopes_configured: false,
                 profile: None,
             },
-            _ => {
-                let selector = match (&self.sso_session, &self.profile) {
-                    (Some(name), _) => Selector::SsoSession(name.clone()),
-                    (None, Some(name)) => Selector::Profile(name.clone()),
-                    (None, None) => Selector::Default,
-                };
-                config
-                    .sso_settings(&selector, env)
-                    .map_err(CliError::config)?
-            }
+            _ => config
+                .sso_settings(&self.selector(), env)
+                .map_err(CliError::config)?,
         };
         let endpoint = match &self.endpoint_url {
             Some(url) => Endpoint::from_url(url)
@@ -151,11 +158,12 @@ impl SessionArgs {
                 session_name: settings.session_name.clone(),
                 start_url: settings.start_url.clone(),
             },
-            start_url: settings.start_url,
-            region: settings.region,
+            start_url: settings.start_url.clone(),
+            region: settings.region.clone(),
             scopes,
             token_key,
             endpoint,
+            settings,
         })
     }
 }

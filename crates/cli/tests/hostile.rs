@@ -328,6 +328,23 @@ fn no_secret_appears_in_any_output_but_the_token_asked_for() {
         secrets.push(request["state"].as_str().unwrap().to_owned());
     }
     assert!(secrets.len() >= 9, "{}", secrets.len());
+    // The PKCE verifiers: the service keeps only their challenges, so every
+    // word of the output that could be a verifier is hashed and compared.
+    let challenges: Vec<String> = state["state"]["authorization_requests"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|r| r["code_challenge"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(challenges.len(), 2);
+    for output in &outputs {
+        let all = text(&output.stdout) + &text(&output.stderr);
+        let words = all.split(|c: char| !(c.is_ascii_alphanumeric() || "-._~".contains(c)));
+        for word in words.filter(|w| (43..=128).contains(&w.len())) {
+            let challenge = ssoflow_core::pkce::code_challenge(word);
+            assert!(!challenges.contains(&challenge), "a verifier leaked: {all}");
+        }
+    }
     for output in &outputs {
         let all = text(&output.stdout) + &text(&output.stderr);
         for secret in &secrets {
@@ -416,4 +433,74 @@ fn a_refresh_killed_at_any_moment_leaves_the_old_or_the_new_file() {
         "kept the old file {before} times, saw a new one {after} times, {} temporary files left",
         leftovers.len()
     );
+}
+
+/// Kills `ssoflow credentials` at random moments of a fetch, 100 times: the
+/// role-cache entry is always absent or a whole file the AWS CLI can read.
+#[cfg(unix)]
+#[test]
+fn a_credentials_fetch_killed_at_any_moment_never_leaves_half_a_role_file() {
+    let home = home("hostile", "kill-role");
+    let mut config = EmulatorConfig::default();
+    config.service.auto_approve = Some(AutoApprove::AfterDelay(Duration::ZERO));
+    let emulator = EmulatorThread::start(config).unwrap();
+    let endpoint = emulator.base_url().to_owned();
+    run(&mut ssoflow(
+        &home,
+        &endpoint,
+        &["login", "--use-device-code", "--sso-session", "it"],
+    ));
+    let roles = ssoflow_files::RoleCache::in_home(&home);
+    let key = ssoflow_files::RoleCacheKey {
+        account_id: "111122223333".into(),
+        role_name: "ReadOnlyAccess".into(),
+        session_name: Some("it".into()),
+        start_url: START_URL.into(),
+    };
+    let path = roles.path(&key);
+    let mut seed: u64 = 0xfeed;
+    let mut next = |bound: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % bound
+    };
+    let (mut absent, mut whole) = (0, 0);
+    for _ in 0..100 {
+        let _ = std::fs::remove_file(&path);
+        emulator.with_service(|s| {
+            s.inject_portal_faults(Fault::Delay(Duration::from_millis(next(15))), 1)
+        });
+        let mut child = ssoflow(
+            &home,
+            &endpoint,
+            &[
+                "credentials",
+                "--sso-session",
+                "it",
+                "--account-id",
+                "111122223333",
+                "--role-name",
+                "ReadOnlyAccess",
+            ],
+        )
+        .env("AWS_ENDPOINT_URL_SSO", &endpoint)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(next(80)));
+        let _ = child.kill();
+        let _ = child.wait();
+        match std::fs::read(&path) {
+            Err(_) => absent += 1,
+            Ok(bytes) => {
+                ssoflow_files::CachedRoleCredentials::parse(&bytes).unwrap_or_else(|error| {
+                    panic!("half a role file after a kill: {error}: {}", text(&bytes))
+                });
+                whole += 1;
+            }
+        }
+    }
+    assert!(absent > 0 && whole > 0, "absent {absent}, whole {whole}");
 }

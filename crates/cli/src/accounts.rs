@@ -1,0 +1,234 @@
+//! `ssoflow accounts`: the accounts and roles the signed-in person may use,
+//! from the SSO portal: one ListAccounts, then one ListAccountRoles per
+//! account on a few threads, paced well under the portal's throttle.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use ssoflow_blocking::{Driver, SystemClock, TokenProvider, UreqTransport};
+use ssoflow_core::drive::DriveError;
+use ssoflow_core::portal::{
+    Account, AccountRole, ListAccountRoles, ListAccounts, PortalErrorCode, PortalRequest,
+};
+use ssoflow_core::secret::AccessToken;
+use ssoflow_core::{Endpoint, FlowError, PortalCall};
+
+use crate::login::Output;
+use crate::printable::printable;
+use crate::session::{Places, SessionArgs};
+use crate::{CliError, Context};
+
+/// Threads asking for roles at once.
+const WORKERS: usize = 4;
+/// At most one portal request starts per this interval, across the
+/// threads: 10 a second, half the 20 the portal is said to allow
+/// (`portal-api.md` §8.3), leaving room for the person's other tools.
+const PACE: Duration = Duration::from_millis(100);
+
+/// `ssoflow accounts`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct AccountsArgs {
+    #[command(flatten)]
+    pub(crate) session: SessionArgs,
+    /// Send SSO portal requests here instead (e.g. an emulator).
+    #[arg(long, value_name = "URL")]
+    pub(crate) portal_url: Option<String>,
+    /// `text` for people, `json` for one array.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub(crate) output: Output,
+}
+
+pub(crate) fn run(context: &Context, args: &AccountsArgs) -> Result<(), CliError> {
+    let places = Places::of(&context.env)?;
+    let session = args.session.resolve(&context.env, &places, None)?;
+    let config = places.load_config()?;
+    let portal = match &args.portal_url {
+        Some(url) => Endpoint::from_url(url)
+            .map_err(|error| CliError::usage(format!("--portal-url {url}: {error}")))?,
+        None => config
+            .portal_endpoint(&session.settings, &context.env)
+            .and_then(|choice| choice.to_endpoint())
+            .map_err(CliError::config)?,
+    };
+    let tokens = TokenProvider::new(
+        session.token_key.clone(),
+        session.endpoint.clone(),
+        places.cache.clone(),
+        Driver::new(UreqTransport::new(), SystemClock),
+    );
+    let hint = |error: &dyn std::fmt::Display| {
+        CliError::failure(format!(
+            "{error}; run `ssoflow login {}`",
+            session.selector_flags
+        ))
+    };
+    let token = tokens.token().map_err(|e| hint(&e))?.access_token;
+    let caller = Caller {
+        portal,
+        tokens: &tokens,
+        token: Mutex::new(token),
+        next_start: Mutex::new(Instant::now()),
+        calls: AtomicU64::new(0),
+        hint: &hint,
+    };
+    let mut accounts = caller.call(ListAccounts::new)?;
+    sort_accounts(&mut accounts);
+    let queue = Mutex::new(
+        accounts
+            .iter()
+            .map(|a| a.account_id.clone())
+            .collect::<Vec<_>>(),
+    );
+    let found: Mutex<Vec<Result<Vec<AccountRole>, CliError>>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..WORKERS.min(accounts.len()) {
+            scope.spawn(|| {
+                loop {
+                    let next = queue.lock().unwrap_or_else(PoisonError::into_inner).pop();
+                    let Some(account_id) = next else { break };
+                    let result = caller.call(|| ListAccountRoles::new(&account_id));
+                    found
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(result);
+                }
+            });
+        }
+    });
+    let mut roles: Vec<AccountRole> = Vec::new();
+    for result in found.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        roles.extend(result?);
+    }
+    roles.sort_by_key(|r| (r.account_id.clone(), r.role_name.to_lowercase()));
+    print(args.output, &accounts, &roles)
+}
+
+/// Makes portal calls for the threads: paced, with one token replacement
+/// after a 401 (a refresh, or the token another process wrote meanwhile).
+struct Caller<'a> {
+    portal: Endpoint,
+    tokens: &'a TokenProvider<UreqTransport, SystemClock>,
+    token: Mutex<AccessToken>,
+    /// No request starts before this: one per [`PACE`] across the threads.
+    next_start: Mutex<Instant>,
+    /// Calls so far: varies each call's jitter seed.
+    calls: AtomicU64,
+    hint: &'a (dyn Fn(&dyn std::fmt::Display) -> CliError + Sync),
+}
+
+impl Caller<'_> {
+    fn call<R: PortalRequest>(&self, make: impl Fn() -> R) -> Result<R::Output, CliError> {
+        let used = self
+            .token
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match self.once(make(), &used) {
+            Err(error) if unauthorized(&error) => {
+                let replaced = self
+                    .tokens
+                    .token_rejected(&used)
+                    .map_err(|e| (self.hint)(&e))?
+                    .access_token;
+                *self.token.lock().unwrap_or_else(PoisonError::into_inner) = replaced.clone();
+                self.once(make(), &replaced).map_err(|e| (self.hint)(&e))
+            }
+            Err(error) => Err(CliError::failure(error.to_string())),
+            Ok(value) => Ok(value),
+        }
+    }
+
+    fn once<R: PortalRequest>(
+        &self,
+        request: R,
+        token: &AccessToken,
+    ) -> Result<R::Output, DriveError> {
+        let start = {
+            let mut next = self
+                .next_start
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let start = (*next).max(Instant::now());
+            *next = start + PACE;
+            start
+        };
+        std::thread::sleep(start.saturating_duration_since(Instant::now()));
+        let seed = u64::from(std::process::id()) << 32 | self.calls.fetch_add(1, Ordering::Relaxed);
+        let mut call = PortalCall::new(
+            self.portal.clone(),
+            token.clone(),
+            request,
+            Instant::now(),
+            seed,
+        );
+        Driver::new(UreqTransport::new(), SystemClock).run(&mut call, |_| {})
+    }
+}
+
+fn unauthorized(error: &DriveError) -> bool {
+    matches!(error, DriveError::Flow(FlowError::Portal { error, .. }) if error.code == PortalErrorCode::Unauthorized)
+}
+
+/// The AWS CLI's order (`portal-api.md` §5): by name, else email, else id,
+/// case-insensitively; accounts with neither name nor email last.
+fn sort_accounts(accounts: &mut [Account]) {
+    accounts.sort_by_key(|a| {
+        let label = a.account_name.as_ref().or(a.email_address.as_ref());
+        (
+            label.is_none(),
+            label.map(|l| l.to_lowercase()),
+            a.account_id.clone(),
+        )
+    });
+}
+
+fn print(output: Output, accounts: &[Account], roles: &[AccountRole]) -> Result<(), CliError> {
+    let roles_of = |id: &str| -> Vec<&str> {
+        roles
+            .iter()
+            .filter(|r| r.account_id == id)
+            .map(|r| r.role_name.as_str())
+            .collect()
+    };
+    let text = match output {
+        Output::Json => {
+            let list: Vec<serde_json::Value> = accounts
+                .iter()
+                .map(|a| {
+                    json!({
+                        "accountId": a.account_id,
+                        "accountName": a.account_name,
+                        "emailAddress": a.email_address,
+                        "roles": roles_of(&a.account_id),
+                    })
+                })
+                .collect();
+            format!("{}\n", serde_json::Value::Array(list))
+        }
+        Output::Text => {
+            let mut text = String::new();
+            for a in accounts {
+                let label = match (&a.account_name, &a.email_address) {
+                    (Some(name), Some(email)) => format!("{name}, {email} ({})", a.account_id),
+                    (Some(one), None) | (None, Some(one)) => format!("{one} ({})", a.account_id),
+                    (None, None) => a.account_id.clone(),
+                };
+                text.push_str(&printable(&label));
+                text.push('\n');
+                for role in roles_of(&a.account_id) {
+                    text.push_str(&format!("    {}\n", printable(role)));
+                }
+            }
+            if accounts.is_empty() {
+                text.push_str("No AWS accounts are available to you.\n");
+            }
+            text
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .map_err(|error| CliError::failure(error.to_string()))
+}

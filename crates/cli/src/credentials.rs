@@ -1,0 +1,196 @@
+//! `ssoflow credentials`: role credentials for one account and role, from
+//! the AWS CLI's role cache when it has them with 15 minutes left, else from
+//! the SSO portal with the session's token — printed as the
+//! `credential_process` JSON or as shell assignments. Safe to use as a
+//! `credential_process`: stdout carries only the result, nothing prompts
+//! unless a person is at the terminal, and one process signs in for all
+//! that ask at once.
+
+use std::io::{IsTerminal, Write};
+use std::time::SystemTime;
+
+use ssoflow_blocking::{
+    CredentialsError, CredentialsProvider, Driver, SystemClock, TokenProvider, UreqTransport,
+};
+use ssoflow_core::Endpoint;
+use ssoflow_files::config::EndpointChoice;
+use ssoflow_files::{RoleCache, RoleCacheKey};
+
+use crate::export::{ExportFormat, Exported, render};
+use crate::login::{LoginArgs, Output};
+use crate::session::{Places, SessionArgs};
+use crate::{CliError, Context, login};
+
+/// When `credentials` may sign in by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum SignIn {
+    /// Only when stderr is a terminal, where the person sees the prompt.
+    #[default]
+    Auto,
+    /// Always (the prompt goes to stderr).
+    Always,
+    /// Never: fail with the command to run.
+    Never,
+}
+
+/// `ssoflow credentials`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct CredentialsArgs {
+    #[command(flatten)]
+    pub(crate) session: SessionArgs,
+    /// The account (instead of the profile's `sso_account_id`).
+    #[arg(long, value_name = "ID", requires = "role_name")]
+    pub(crate) account_id: Option<String>,
+    /// The permission set's role (instead of the profile's `sso_role_name`).
+    #[arg(long, value_name = "NAME", requires = "account_id")]
+    pub(crate) role_name: Option<String>,
+    /// `process` for credential_process, or shell assignments as
+    /// `aws configure export-credentials` prints them.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Process)]
+    pub(crate) format: ExportFormat,
+    /// Send SSO portal requests here instead (e.g. an emulator); beats
+    /// AWS_ENDPOINT_URL_SSO and the config file.
+    #[arg(long, value_name = "URL")]
+    pub(crate) portal_url: Option<String>,
+    /// Without a valid token: sign in first when a person is at the terminal
+    /// (`auto`), always, or never.
+    #[arg(long, value_enum, default_value_t = SignIn::Auto)]
+    pub(crate) sign_in: SignIn,
+    /// If a sign-in is needed, use the device code instead of a browser here.
+    #[arg(long)]
+    pub(crate) use_device_code: bool,
+}
+
+pub(crate) fn run(context: &Context, args: &CredentialsArgs) -> Result<(), CliError> {
+    let places = Places::of(&context.env)?;
+    let session = args.session.resolve(&context.env, &places, None)?;
+    let config = places.load_config()?;
+    let (account_id, role_name) = match (&args.account_id, &args.role_name) {
+        (Some(account), Some(role)) => (account.clone(), role.clone()),
+        _ => {
+            let role = config
+                .role_settings(&args.session.selector(), &context.env)
+                .map_err(CliError::config)?;
+            (role.account_id, role.role_name)
+        }
+    };
+    let key = RoleCacheKey {
+        account_id,
+        role_name,
+        session_name: session.settings.session_name.clone(),
+        start_url: session.settings.start_url.clone(),
+    };
+    let roles = RoleCache::in_home(&places.home);
+    // The warm path reads one file and nothing else: no token, no config of the portal.
+    if let Some(cached) = roles.read_fresh(&key, SystemTime::now()) {
+        return print(
+            args.format,
+            &cached.to_credentials(&key.account_id).access_key_id,
+            cached.secret_access_key.secret(),
+            cached.session_token.secret(),
+            cached.expiration,
+        );
+    }
+    let portal = match &args.portal_url {
+        Some(url) => Endpoint::from_url(url)
+            .map_err(|error| CliError::usage(format!("--portal-url {url}: {error}")))?,
+        None => config
+            .portal_endpoint(&session.settings, &context.env)
+            .and_then(|choice: EndpointChoice| choice.to_endpoint())
+            .map_err(CliError::config)?,
+    };
+    let tokens = TokenProvider::new(
+        session.token_key.clone(),
+        session.endpoint.clone(),
+        places.cache.clone(),
+        Driver::new(UreqTransport::new(), SystemClock),
+    );
+    let provider = CredentialsProvider::new(
+        key,
+        portal,
+        roles,
+        tokens,
+        Driver::new(UreqTransport::new(), SystemClock),
+    );
+    let allowed = match args.sign_in {
+        SignIn::Always => true,
+        SignIn::Never => false,
+        SignIn::Auto => std::io::stderr().is_terminal(),
+    };
+    let result = provider.credentials_or_sign_in(|why| {
+        if !allowed {
+            return false;
+        }
+        eprintln!("{why}; signing in first.");
+        let login_args = LoginArgs {
+            session: args.session.clone(),
+            scopes: None,
+            no_browser: false,
+            use_device_code: args.use_device_code,
+            redirect_port: None,
+            force: false,
+            output: Output::Text,
+        };
+        match login::run(context, &login_args) {
+            Ok(()) => true,
+            Err(error) => {
+                eprintln!("ssoflow: {}", error.message);
+                false
+            }
+        }
+    });
+    match result {
+        Ok(provided) => {
+            let c = provided.credentials;
+            print(
+                args.format,
+                &c.access_key_id,
+                c.secret_access_key.secret(),
+                c.session_token.secret(),
+                c.expiration,
+            )
+        }
+        Err(error) => Err(CliError::failure(hint(&error, &session.selector_flags))),
+    }
+}
+
+fn print(
+    format: ExportFormat,
+    access_key_id: &str,
+    secret_access_key: &str,
+    session_token: &str,
+    expiration: SystemTime,
+) -> Result<(), CliError> {
+    let text = render(
+        format,
+        &Exported {
+            access_key_id,
+            secret_access_key,
+            session_token: Some(session_token),
+            expiration: Some(expiration),
+        },
+    );
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|error| CliError::failure(format!("cannot write the credentials: {error}")))
+}
+
+/// One line that says what happened and what to run.
+fn hint(error: &CredentialsError, selector_flags: &str) -> String {
+    let text = error.to_string();
+    let login = format!("`ssoflow login {selector_flags}`");
+    let text = text.replace("`ssoflow login`", &login);
+    let needs_login = match error {
+        CredentialsError::Token(_) => true,
+        CredentialsError::Portal(ssoflow_core::drive::DriveError::Flow(flow)) => {
+            flow.needs_sign_in()
+        }
+        _ => false,
+    };
+    if needs_login && !text.contains(&login) {
+        format!("{text}; run {login}")
+    } else {
+        text
+    }
+}
