@@ -100,6 +100,8 @@ seed $T refresh-slow-down-then-ok.ops '\x01\x04\x01\x00\x02\x03\x01' ''
 # ---------------------------------------------------------------- cache_files
 T=cache_files
 seed $T token-cli-sso-session.json '' '{"startUrl": "https://my-sso-portal.awsapps.com/start", "region": "us-east-1", "accessToken": "aoaAAAAA", "expiresAt": "2024-06-01T13:00:00Z", "clientId": "cBP-1Sc6dal96A6SKmYmoHVzLWVhc3QtMQ", "clientSecret": "eyJraWQiOiJrZXktMTU2", "registrationExpiresAt": "2024-08-30T12:00:00Z", "refreshToken": "aorAAAAA"}'
+seed $T role-cache-spec-15-3.json '' '{"ProviderType": "sso", "Credentials": {"AccessKeyId": "ASIAIOSFODNN7EXAMPLE", "SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "SessionToken": "IQoJb3JpZ2luX2VjEXAMPLE", "Expiration": "2030-06-01T13:00:00Z", "AccountId": "111122223333"}}'
+seed $T role-cache-botocore-no-account.json '' '{"ProviderType": "sso", "Credentials": {"AccessKeyId": "ASIA", "SecretAccessKey": "s", "SessionToken": "t", "Expiration": "2030-06-01T13:00:00.123000+00:00"}}'
 seed $T token-minimal.json '' '{"accessToken": "aoa", "expiresAt": "2024-06-01T13:00:00Z"}'
 seed $T token-rust-sdk-layout.json '' '{"accessToken":"a","expiresAt":"1971-08-02T16:53:20Z","refreshToken":"r","clientId":"c","clientSecret":"YSBzZWNyZXQ=","registrationExpiresAt":"2022-12-25T13:30:00Z","region":"us-east-1","startUrl":"u"}'
 seed $T token-go-sdk-layout.json '' "$(printf '{"accessToken":"a","clientId":"c","expiresAt":"2024-06-01T13:00:00Z"}\n')"
@@ -230,6 +232,12 @@ seed $T fault-status-500.http '\x00\x05\x08\x7d' "$(req POST /token "$POLL")"
 seed $T fault-error-slow-down.http '\x00\x05\x0c\x01' "$(req POST /device_authorization "$START")"
 seed $T fault-malformed-body.http '\x00\x05\x11\x00' "$(req POST /token "$POLL")"
 seed $T fault-drop-connection.http '\x00\x05\x14\x00' "$(req POST /token "$REFRESH")"
+seed $T portal-role-credentials.http '\x00\x05\x00\x00' "$(printf 'GET /federation/credentials?role_name=AdministratorAccess&account_id=111122223333\nx-amz-sso_bearer_token: $ACCESS_TOKEN\n\n')"
+seed $T portal-accounts-page.http '\x00\x05\x00\x00' "$(printf 'GET /assignment/accounts?max_result=1\nx-amz-sso_bearer_token: $ACCESS_TOKEN\n\n')"
+seed $T portal-roles.http '\x00\x05\x00\x00' "$(printf 'GET /prefix/assignment/roles?account_id=444455556666\nX-AMZ-SSO_BEARER_TOKEN: $ACCESS_TOKEN\n\n')"
+seed $T portal-forbidden.http '\x00\x05\x00\x00' "$(printf 'GET /federation/credentials?role_name=Billing&account_id=111122223333\nx-amz-sso_bearer_token: $ACCESS_TOKEN\n\n')"
+seed $T portal-no-token.http '\x00\x05\x00\x00' "$(printf 'GET /assignment/accounts\n\n')"
+seed $T portal-logout.http '\x00\x05\x00\x00' "$(printf 'POST /logout\nx-amz-sso_bearer_token: $ACCESS_TOKEN\n\n')"
 seed $T fault-delay.http '\x00\x05\x19\x0a' "$(req POST /client/register '{"clientName":"x","clientType":"public"}')"
 
 # ----------------------------------------------------------- auth_code_callback

@@ -8,9 +8,10 @@
 //! Input: two bytes of time ([`time_of`]), one byte for the priming and the
 //! fault, one fault parameter, then the request as text: `METHOD TARGET`, `name:
 //! value` lines, a blank line, the body. `$CLIENT_ID`, `$CLIENT_SECRET`,
-//! `$DEVICE_CODE` (the second authorization's), `$USED_DEVICE_CODE` and
-//! `$REFRESH_TOKEN` in the target, header values and body are replaced with
-//! the primed values, so that seeds reach past authentication.
+//! `$DEVICE_CODE` (the second authorization's), `$USED_DEVICE_CODE`,
+//! `$REFRESH_TOKEN` and `$ACCESS_TOKEN` in the target, header values and
+//! body are replaced with the primed values, so that seeds reach past
+//! authentication (the portal API's included).
 //!
 //! Checked: no panic; the reply is `Drop` or `Delayed` exactly when that
 //! fault was injected; every response is `application/json` with an
@@ -19,12 +20,17 @@
 //! `ServiceError::from_response` to its code; without a fault the status is
 //! one the service documents (the code's own, 404, 405 with `Allow: POST`,
 //! 415); a success answers a `POST` with the operation's required members;
+//! portal paths answer in the portal's error shape (`x-amzn-ErrorType`
+//! and `__type` agreeing, read by `PortalError::from_response`) and their
+//! successes hold what each operation promises (credentials with an `ASIA`
+//! key and an expiry in milliseconds, the lists);
 //! no response contains a primed secret the request did not contain; each
 //! request is counted once; afterwards the primed client still works (unless
 //! its registration expired) and a snapshot survives serde and restore.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use ssoflow_core::portal::{PortalError, PortalErrorCode};
 use ssoflow_core::server::{self, REQUEST_ID_HEADER};
 use ssoflow_core::wire::{self, ErrorBody};
 use ssoflow_core::{ErrorCode, Operation, ServiceError};
@@ -134,7 +140,15 @@ fn fault_of(kind: u8, param: u8) -> Option<Fault> {
 
 fn total(service: &Service) -> u64 {
     let c = service.counters();
-    c.register_client + c.start_device_authorization + c.create_token + c.other
+    c.register_client
+        + c.start_device_authorization
+        + c.create_token
+        + c.authorize
+        + c.get_role_credentials
+        + c.list_accounts
+        + c.list_account_roles
+        + c.logout
+        + c.other
 }
 
 /// The service and the secrets it issued while being primed.
@@ -236,6 +250,7 @@ impl World {
             ("$USED_DEVICE_CODE", &self.used_device_code),
             ("$DEVICE_CODE", &self.device_code),
             ("$REFRESH_TOKEN", &self.refresh_token),
+            ("$ACCESS_TOKEN", &self.access_token),
         ] {
             out = replace(&out, name.as_bytes(), value.as_bytes());
         }
@@ -344,6 +359,67 @@ fn operation_of(request: &http::Request<Vec<u8>>) -> Option<Operation> {
         .find(|op| path.ends_with(op.path()))
 }
 
+/// The portal operation a request's path names, if any.
+fn portal_operation_of(request: &http::Request<Vec<u8>>) -> Option<Operation> {
+    let path = request.uri().path();
+    Operation::PORTAL
+        .into_iter()
+        .find(|op| path.ends_with(op.path()))
+}
+
+/// A portal answer: errors in the portal's shape (header and `__type`),
+/// as `PortalError` reads them; successes with what each operation promises.
+fn check_portal_response(
+    op: Operation,
+    request: &http::Request<Vec<u8>>,
+    response: &http::Response<Vec<u8>>,
+    unfaulted: bool,
+) {
+    let status = response.status().as_u16();
+    if !response.status().is_success() {
+        let error = PortalError::from_response(response).expect("an error status parses");
+        assert_eq!(error.status, status);
+        let body: wire::PortalErrorBody =
+            wire::decode(response.body()).expect("a portal error body is JSON");
+        let error_type = body.error_type.expect("a portal error has __type");
+        assert!(
+            error_type.ends_with(&format!("#{}", error.code.shape())),
+            "__type {error_type} vs {:?}",
+            error.code
+        );
+        if unfaulted && !matches!(error.code, PortalErrorCode::Other(_)) {
+            assert_eq!(status, error.code.status(), "{:?}", error.code);
+        }
+        return;
+    }
+    assert_eq!(
+        request.method().as_str(),
+        op.method(),
+        "a success for another method"
+    );
+    let body = response.body();
+    match op {
+        Operation::GetRoleCredentials => {
+            let r: wire::GetRoleCredentialsResponse = wire::decode(body).expect("JSON");
+            let c = r.role_credentials.expect("roleCredentials");
+            assert!(c.access_key_id.is_some_and(|k| k.starts_with("ASIA")));
+            assert!(
+                c.expiration.is_some_and(|ms| ms > 1_000_000_000_000),
+                "milliseconds"
+            );
+        }
+        Operation::ListAccounts => {
+            let r: wire::ListAccountsResponse = wire::decode(body).expect("JSON");
+            assert!(r.account_list.is_some());
+        }
+        Operation::ListAccountRoles => {
+            let r: wire::ListAccountRolesResponse = wire::decode(body).expect("JSON");
+            assert!(r.role_list.is_some());
+        }
+        _ => {}
+    }
+}
+
 fn check_response(
     request: &http::Request<Vec<u8>>,
     response: &http::Response<Vec<u8>>,
@@ -365,6 +441,11 @@ fn check_response(
         "every response has a request id"
     );
     let status = response.status().as_u16();
+    let portal = portal_operation_of(request);
+    if let Some(op) = portal {
+        check_portal_response(op, request, response, unfaulted);
+        return;
+    }
 
     if !response.status().is_success() {
         let error = ServiceError::from_response(response).expect("an error status parses");
@@ -495,6 +576,12 @@ mod tests {
             ("fault-malformed-body", Some(200)),
             ("fault-drop-connection", None),
             ("fault-delay", Some(200)),
+            ("portal-role-credentials", Some(200)),
+            ("portal-accounts-page", Some(200)),
+            ("portal-roles", Some(200)),
+            ("portal-forbidden", Some(403)),
+            ("portal-no-token", Some(401)),
+            ("portal-logout", Some(200)),
         ] {
             let data = std::fs::read(format!("{dir}{seed}.http")).expect("the seed exists");
             assert_eq!(super::play(&data), status, "{seed}");
