@@ -40,6 +40,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod credentials;
 mod driver;
 #[cfg(feature = "tokio-reqwest")]
 mod loopback;
@@ -53,6 +54,7 @@ use std::time::{Instant, SystemTime};
 use ssoflow_core::CallbackReply;
 use ssoflow_core::pkce::PkceSecrets;
 
+pub use credentials::AsyncCredentialsProvider;
 pub use driver::AsyncDriver;
 #[cfg(feature = "tokio-reqwest")]
 pub use loopback::TokioLoopbackListener;
@@ -60,7 +62,7 @@ pub use provider::AsyncTokenProvider;
 #[cfg(feature = "tokio-reqwest")]
 pub use reqwest_transport::{ReqwestTransport, TokioClock};
 pub use ssoflow_core::drive::{DriveError as Error, SignIn, TransportConfig, TransportError};
-pub use ssoflow_files::{ProvidedToken, ProviderError};
+pub use ssoflow_files::{CredentialsError, ProvidedToken, ProviderError};
 
 #[cfg(doc)]
 use ssoflow_core::{DeviceFlow, RefreshFlow};

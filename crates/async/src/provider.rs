@@ -81,6 +81,32 @@ impl<T: AsyncTransport, C: AsyncClock> AsyncTokenProvider<T, C> {
         }
     }
 
+    /// A replacement for `rejected`, which a service refused (the portal's
+    /// 401): the stored token if another process already replaced it, else
+    /// a refresh now whatever the policy says; an error that says to sign
+    /// in again when neither is possible.
+    pub async fn token_rejected(
+        &self,
+        rejected: &ssoflow_core::secret::AccessToken,
+    ) -> Result<ProvidedToken, ProviderError> {
+        let mut memory = self.memory.lock().await;
+        let clock = self.driver.clock();
+        let mut lock = self.lock().await.map_err(ProviderError::Cache)?;
+        match self.source.plan_replacement(
+            &mut lock,
+            &mut memory,
+            rejected,
+            clock.now(),
+            clock.wall_now(),
+        )? {
+            RefreshPlan::Ready(token) => Ok(token),
+            RefreshPlan::Refresh { flow, pending } => {
+                let result = self.driver.refresh(*flow).await;
+                self.source.finish_refresh(pending, result, &mut memory)
+            }
+        }
+    }
+
     /// The cross-process lock, waited for by sleeping on the clock.
     async fn lock(&self) -> Result<RefreshLock, CacheError> {
         let clock = self.driver.clock();

@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ssoflow_async::{
-    AsyncCallbackListener, AsyncDriver, AsyncTokenProvider, Error, ReqwestTransport, TokioClock,
-    TokioLoopbackListener, fresh_pkce_secrets,
+    AsyncCallbackListener, AsyncCredentialsProvider, AsyncDriver, AsyncTokenProvider, Error,
+    ReqwestTransport, TokioClock, TokioLoopbackListener, fresh_pkce_secrets,
 };
 use ssoflow_core::{AuthCodeFlow, DeviceFlow, Endpoint, Event, FlowConfig, RefreshFlow};
 use ssoflow_emulator::AutoApprove;
 use ssoflow_emulator::{EmulatorConfig, EmulatorThread};
-use ssoflow_files::{CachedToken, TokenCache, TokenKey};
+use ssoflow_files::{CachedToken, RoleCache, RoleCacheKey, TokenCache, TokenKey};
 
 const START_URL: &str = "https://d-1234567890.awsapps.com/start";
 
@@ -270,4 +270,68 @@ async fn a_sign_in_with_the_browser_over_a_real_loopback_listener() {
         SystemTime::now(),
     );
     driver().refresh(refresh).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tasks_and_two_providers_make_one_role_fetch_and_a_401_one_refresh() {
+    let emulator = emulator(true, Duration::from_secs(3600));
+    let token = driver()
+        .sign_in(flow(&emulator), |_| {})
+        .await
+        .unwrap()
+        .token;
+    let dir = std::env::temp_dir().join(format!("ssoflow-async-roles-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cache = TokenCache::new(dir.join("sso"));
+    let key = TokenKey::SsoSession("async".into());
+    cache
+        .write_token(
+            &key,
+            &CachedToken::from_token(&token, START_URL, "us-east-1"),
+        )
+        .unwrap();
+    let role = RoleCacheKey {
+        account_id: "111122223333".into(),
+        role_name: "ReadOnlyAccess".into(),
+        session_name: Some("async".into()),
+        start_url: START_URL.into(),
+    };
+    let provider = || {
+        Arc::new(AsyncCredentialsProvider::new(
+            role.clone(),
+            Endpoint::from_url(emulator.base_url()).unwrap(),
+            RoleCache::new(dir.join("cli")),
+            AsyncTokenProvider::new(
+                key.clone(),
+                Endpoint::from_url(emulator.base_url()).unwrap(),
+                cache.clone(),
+                driver(),
+            ),
+            driver(),
+        ))
+    };
+    let (first, second) = (provider(), provider());
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let provider = Arc::clone(if i % 2 == 0 { &first } else { &second });
+            tokio::spawn(async move { provider.credentials().await.unwrap() })
+        })
+        .collect();
+    let mut keys = std::collections::BTreeSet::new();
+    for task in tasks {
+        keys.insert(task.await.unwrap().access_key_id);
+    }
+    assert_eq!(keys.len(), 1);
+    let fetches =
+        |emulator: &EmulatorThread| emulator.with_service(|s| s.counters()).get_role_credentials;
+    assert_eq!(fetches(&emulator), 1, "exactly one GetRoleCredentials");
+
+    // A 401 on a fresh fetch: one refresh, one more try.
+    std::fs::remove_dir_all(dir.join("cli")).unwrap();
+    let third = provider();
+    let refreshes = counters(&emulator).1;
+    emulator.with_service(|s| s.inject_portal_faults(ssoflow_emulator::Fault::Status(401), 1));
+    third.credentials().await.unwrap();
+    assert_eq!(counters(&emulator).1, refreshes + 1, "one refresh");
+    assert_eq!(fetches(&emulator), 3);
 }

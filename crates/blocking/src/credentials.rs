@@ -10,7 +10,7 @@ use std::time::Duration;
 use ssoflow_core::drive::DriveError;
 use ssoflow_core::portal::{GetRoleCredentials, PortalErrorCode, RoleCredentials};
 use ssoflow_core::{Endpoint, FlowError, PortalCall};
-use ssoflow_files::{CacheError, CachedRoleCredentials, ProviderError, RoleCache, RoleCacheKey};
+use ssoflow_files::{CredentialsError, ProviderError, RoleCache, RoleCacheKey, RoleSource};
 
 use crate::driver::Driver;
 use crate::provider::TokenProvider;
@@ -29,26 +29,10 @@ pub struct ProvidedCredentials {
     pub fetched: bool,
 }
 
-/// Why no credentials could be provided. Every message says what to do.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CredentialsError {
-    /// No valid token to ask the portal with.
-    #[error("{0}")]
-    Token(ProviderError),
-    /// The portal refused, or could not be reached.
-    #[error("{0}")]
-    Portal(DriveError),
-    /// The role cache or its lock could not be used.
-    #[error(transparent)]
-    Cache(CacheError),
-}
-
 /// Serves one role's credentials. Share it between threads (`&self`).
 pub struct CredentialsProvider<T, C> {
-    key: RoleCacheKey,
+    source: RoleSource,
     portal: Endpoint,
-    roles: RoleCache,
     tokens: TokenProvider<T, C>,
     state: Mutex<State<T, C>>,
 }
@@ -61,7 +45,7 @@ struct State<T, C> {
 impl<T, C> std::fmt::Debug for CredentialsProvider<T, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CredentialsProvider")
-            .field("key", &self.key)
+            .field("source", &self.source)
             .field("portal", &self.portal)
             .finish_non_exhaustive()
     }
@@ -78,9 +62,8 @@ impl<T: Transport, C: Clock> CredentialsProvider<T, C> {
         driver: Driver<T, C>,
     ) -> Self {
         CredentialsProvider {
-            key,
+            source: RoleSource::new(key, roles),
             portal,
-            roles,
             tokens,
             state: Mutex::new(State {
                 driver,
@@ -103,24 +86,17 @@ impl<T: Transport, C: Clock> CredentialsProvider<T, C> {
         sign_in: impl FnOnce(&ProviderError) -> bool,
     ) -> Result<ProvidedCredentials, CredentialsError> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let wall_now = state.driver.clock().wall_now();
-        if let Some(credentials) = state.memory.as_ref().filter(|c| fresh(c, wall_now)) {
-            return Ok(provided(credentials.clone(), false));
-        }
-        if let Some(cached) = self.roles.read_fresh(&self.key, wall_now) {
-            let credentials = cached.to_credentials(&self.key.account_id);
-            state.memory = Some(credentials.clone());
+        let State { driver, memory } = &mut *state;
+        if let Some(credentials) = self.source.check(memory, driver.clock().wall_now()) {
             return Ok(provided(credentials, false));
         }
         let _lock = self
-            .roles
-            .lock_fetch(&self.key, FETCH_LOCK_TIMEOUT)
+            .source
+            .cache()
+            .lock_fetch(self.source.key(), FETCH_LOCK_TIMEOUT)
             .map_err(CredentialsError::Cache)?;
         // Another process may have fetched while this one waited.
-        let wall_now = state.driver.clock().wall_now();
-        if let Some(cached) = self.roles.read_fresh(&self.key, wall_now) {
-            let credentials = cached.to_credentials(&self.key.account_id);
-            state.memory = Some(credentials.clone());
+        if let Some(credentials) = self.source.check(memory, driver.clock().wall_now()) {
             return Ok(provided(credentials, false));
         }
         let token = match self.tokens.token() {
@@ -130,7 +106,7 @@ impl<T: Transport, C: Clock> CredentialsProvider<T, C> {
             }
             Err(error) => return Err(CredentialsError::Token(error)),
         };
-        let credentials = match self.fetch(&mut state.driver, &token.access_token) {
+        let credentials = match self.fetch(driver, &token.access_token) {
             Err(error) if unauthorized(&error) => {
                 // The portal no longer takes this token: refresh once, then
                 // ask again; a second refusal means signing in again.
@@ -138,18 +114,14 @@ impl<T: Transport, C: Clock> CredentialsProvider<T, C> {
                     .tokens
                     .token_rejected(&token.access_token)
                     .map_err(CredentialsError::Token)?;
-                self.fetch(&mut state.driver, &replacement.access_token)
+                self.fetch(driver, &replacement.access_token)
             }
             other => other,
         }
         .map_err(CredentialsError::Portal)?;
-        self.roles
-            .write(
-                &self.key,
-                &CachedRoleCredentials::from_credentials(&credentials),
-            )
+        self.source
+            .store(&credentials, memory)
             .map_err(CredentialsError::Cache)?;
-        state.memory = Some(credentials.clone());
         Ok(provided(credentials, true))
     }
 
@@ -158,7 +130,8 @@ impl<T: Transport, C: Clock> CredentialsProvider<T, C> {
         driver: &mut Driver<T, C>,
         access_token: &ssoflow_core::secret::AccessToken,
     ) -> Result<RoleCredentials, DriveError> {
-        let request = GetRoleCredentials::new(&self.key.account_id, &self.key.role_name);
+        let key = self.source.key();
+        let request = GetRoleCredentials::new(&key.account_id, &key.role_name);
         let mut call = PortalCall::new(
             self.portal.clone(),
             access_token.clone(),
@@ -168,10 +141,6 @@ impl<T: Transport, C: Clock> CredentialsProvider<T, C> {
         );
         driver.run(&mut call, |_| {})
     }
-}
-
-fn fresh(credentials: &RoleCredentials, now: std::time::SystemTime) -> bool {
-    credentials.remaining_at(now) >= ssoflow_files::ROLE_REUSE_MARGIN
 }
 
 fn provided(credentials: RoleCredentials, fetched: bool) -> ProvidedCredentials {
@@ -186,7 +155,7 @@ fn unauthorized(error: &DriveError) -> bool {
 }
 
 /// Randomness for the retry jitter: each process waits differently.
-fn seed() -> u64 {
+pub(crate) fn seed() -> u64 {
     let mut bytes = [0u8; 8];
     if getrandom::fill(&mut bytes).is_err() {
         // The clock's nanoseconds are a poorer but adequate spread.

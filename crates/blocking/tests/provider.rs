@@ -261,3 +261,101 @@ fn many_threads_and_providers_asking_at_once_cause_one_refresh() {
     );
     assert_eq!(tokens.iter().filter(|t| t.refreshed).count(), 1);
 }
+
+impl Setup {
+    fn credentials_provider(
+        &self,
+        roles: &ssoflow_files::RoleCache,
+        role: &str,
+    ) -> ssoflow_blocking::CredentialsProvider<SimTransport, VirtualClock> {
+        ssoflow_blocking::CredentialsProvider::new(
+            ssoflow_files::RoleCacheKey {
+                account_id: "111122223333".into(),
+                role_name: role.into(),
+                session_name: match &self.key {
+                    TokenKey::SsoSession(name) => Some(name.clone()),
+                    _ => None,
+                },
+                start_url: START_URL.into(),
+            },
+            self.sim.endpoint(),
+            roles.clone(),
+            self.provider(),
+            Driver::new(self.sim.transport(), self.sim.clock()),
+        )
+    }
+
+    fn fetches(&self) -> u64 {
+        self.sim
+            .with_service(|s, _| s.counters().get_role_credentials)
+    }
+}
+
+#[test]
+fn role_credentials_come_from_memory_the_cache_then_the_portal_until_15_minutes_are_left() {
+    let setup = signed_in("roles", ServiceConfig::default());
+    let roles = ssoflow_files::RoleCache::new(scratch("roles-cli"));
+    let provider = setup.credentials_provider(&roles, "ReadOnlyAccess");
+    let first = provider.credentials().unwrap();
+    assert!(first.fetched);
+    assert!(first.credentials.access_key_id.starts_with("ASIA"));
+    assert_eq!(first.credentials.remaining_at(setup.sim.wall_now()), HOUR);
+    assert!(!provider.credentials().unwrap().fetched, "memory");
+    let other = setup.credentials_provider(&roles, "ReadOnlyAccess");
+    assert_eq!(
+        other.credentials().unwrap().credentials,
+        first.credentials,
+        "the cache"
+    );
+    assert_eq!(setup.fetches(), 1);
+    // 44 minutes later 16 are left: still used; just under 15: fetched anew.
+    setup.sim.advance(44 * MINUTE);
+    assert!(!other.credentials().unwrap().fetched);
+    setup.sim.advance(MINUTE + Duration::from_secs(1));
+    let renewed = other.credentials().unwrap();
+    assert!(renewed.fetched, "under 15 minutes left: fetched anew");
+    assert_eq!(setup.fetches(), 2);
+}
+
+#[test]
+fn many_threads_and_providers_make_one_role_fetch() {
+    let setup = signed_in("roles-many", ServiceConfig::default());
+    let roles = ssoflow_files::RoleCache::new(scratch("roles-many-cli"));
+    let providers: Vec<_> = (0..4)
+        .map(|_| Arc::new(setup.credentials_provider(&roles, "AdministratorAccess")))
+        .collect();
+    let threads: Vec<_> = (0..16)
+        .map(|i| {
+            let provider = Arc::clone(&providers[i % 4]);
+            std::thread::spawn(move || provider.credentials().unwrap().credentials)
+        })
+        .collect();
+    let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(results.iter().all(|c| *c == results[0]));
+    assert_eq!(setup.fetches(), 1);
+}
+
+#[test]
+fn a_role_not_assigned_is_refused_with_what_to_check() {
+    let setup = signed_in("roles-forbidden", ServiceConfig::default());
+    let roles = ssoflow_files::RoleCache::new(scratch("roles-forbidden-cli"));
+    let error = setup
+        .credentials_provider(&roles, "Billing")
+        .credentials()
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("no access to role Billing in account 111122223333"),
+        "{text}"
+    );
+    assert!(
+        !roles
+            .path(&ssoflow_files::RoleCacheKey {
+                account_id: "111122223333".into(),
+                role_name: "Billing".into(),
+                session_name: Some("roles-forbidden".into()),
+                start_url: START_URL.into(),
+            })
+            .exists()
+    );
+}

@@ -27,13 +27,13 @@ mod token_file;
 pub use atomic::{create_private_dir, write_atomically};
 pub use cache::{CacheError, RefreshLock, TokenCache, TokenKey};
 pub use provider::{
-    Check, LOCK_TIMEOUT, PendingRefresh, ProvidedToken, ProviderError, RefreshPlan, RefreshPolicy,
-    TokenSource, TokenStep,
+    Check, CredentialsError, LOCK_TIMEOUT, PendingRefresh, ProvidedToken, ProviderError,
+    RefreshPlan, RefreshPolicy, TokenSource, TokenStep,
 };
 pub use registration_file::{CachedRegistration, RegistrationKey};
 pub use role_cache::{
     CachedRoleCredentials, ROLE_REUSE_MARGIN, RoleCache, RoleCacheEntry, RoleCacheKey,
-    RoleFetchLock,
+    RoleFetchLock, RoleSource,
 };
 pub use token_file::CachedToken;
 

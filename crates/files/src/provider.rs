@@ -73,6 +73,22 @@ pub enum ProviderError {
     Rejected,
 }
 
+/// Why a credentials provider (blocking or async) could not provide role
+/// credentials. Every message says what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialsError {
+    /// No valid token to ask the portal with.
+    #[error("{0}")]
+    Token(ProviderError),
+    /// The portal refused, or could not be reached.
+    #[error("{0}")]
+    Portal(DriveError),
+    /// The role cache or its lock could not be used.
+    #[error(transparent)]
+    Cache(CacheError),
+}
+
 /// When a stored access token is used as it is, refreshed first, or given up
 /// on: the one rule both token providers (blocking and async) follow. Pure
 /// time arithmetic; the caller supplies the clock.

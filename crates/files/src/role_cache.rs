@@ -414,6 +414,67 @@ impl RoleCache {
     }
 }
 
+/// What both credentials providers (blocking and async) do around a fetch,
+/// without sending anything: serve from memory or the cache while at least
+/// [`ROLE_REUSE_MARGIN`] is left, and keep what a fetch returned. They
+/// differ only in how they wait for the lock and send the request.
+#[derive(Debug, Clone)]
+pub struct RoleSource {
+    key: RoleCacheKey,
+    cache: RoleCache,
+}
+
+impl RoleSource {
+    /// The role `key` names, cached in `cache`.
+    pub fn new(key: RoleCacheKey, cache: RoleCache) -> RoleSource {
+        RoleSource { key, cache }
+    }
+
+    /// The role's cache key.
+    pub fn key(&self) -> &RoleCacheKey {
+        &self.key
+    }
+
+    /// The cache.
+    pub fn cache(&self) -> &RoleCache {
+        &self.cache
+    }
+
+    /// Credentials that may be used at `now`: `memory`'s, else the cache
+    /// entry's (then remembered in `memory`). Call again after taking the
+    /// fetch lock: another process may have fetched meanwhile.
+    pub fn check(
+        &self,
+        memory: &mut Option<RoleCredentials>,
+        now: SystemTime,
+    ) -> Option<RoleCredentials> {
+        if let Some(credentials) = memory
+            .as_ref()
+            .filter(|c| c.remaining_at(now) >= ROLE_REUSE_MARGIN)
+        {
+            return Some(credentials.clone());
+        }
+        let cached = self.cache.read_fresh(&self.key, now)?;
+        let credentials = cached.to_credentials(&self.key.account_id);
+        *memory = Some(credentials.clone());
+        Some(credentials)
+    }
+
+    /// Keeps credentials a fetch returned: the cache entry (atomically) and `memory`.
+    pub fn store(
+        &self,
+        credentials: &RoleCredentials,
+        memory: &mut Option<RoleCredentials>,
+    ) -> Result<(), CacheError> {
+        self.cache.write(
+            &self.key,
+            &CachedRoleCredentials::from_credentials(credentials),
+        )?;
+        *memory = Some(credentials.clone());
+        Ok(())
+    }
+}
+
 /// Held while this process fetches one role's credentials; dropping it lets
 /// the next process in. The operating system releases it if the process dies.
 #[derive(Debug)]
