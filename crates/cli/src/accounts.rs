@@ -2,7 +2,7 @@
 //! from the SSO portal: one ListAccounts, then one ListAccountRoles per
 //! account on a few threads, paced well under the portal's throttle.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -39,6 +39,14 @@ pub(crate) struct AccountsArgs {
     /// `text` for people, `json` for one array.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub(crate) output: Output,
+    /// Add a profile for each account and role to the AWS config file
+    /// (named `ROLE-ACCOUNT`, as `aws configure sso` suggests), leaving every
+    /// existing section as it is: shows them first, then keeps a backup.
+    #[arg(long)]
+    pub(crate) write_profiles: bool,
+    /// With --write-profiles: write without asking.
+    #[arg(long, requires = "write_profiles")]
+    pub(crate) yes: bool,
 }
 
 pub(crate) fn run(context: &Context, args: &AccountsArgs) -> Result<(), CliError> {
@@ -103,7 +111,120 @@ pub(crate) fn run(context: &Context, args: &AccountsArgs) -> Result<(), CliError
         roles.extend(result?);
     }
     roles.sort_by_key(|r| (r.account_id.clone(), r.role_name.to_lowercase()));
+    if args.write_profiles {
+        return write_profiles(&places, &config, &session, &roles, args.yes);
+    }
     print(args.output, &accounts, &roles)
+}
+
+/// Appends one profile per role to the config file: a preview on stderr,
+/// then (confirmed, or with `--yes`) a backup copy and an atomic write.
+/// Profiles that exist already are skipped, never changed.
+fn write_profiles(
+    places: &Places,
+    config: &ssoflow_files::config::ConfigFile,
+    session: &crate::session::Session,
+    roles: &[AccountRole],
+    yes: bool,
+) -> Result<(), CliError> {
+    let sign_in = match &session.settings.session_name {
+        Some(name) => format!("sso_session = {name}\n"),
+        None => format!(
+            "sso_start_url = {}\nsso_region = {}\n",
+            session.settings.start_url, session.settings.region
+        ),
+    };
+    let sections: Vec<(String, String)> = roles
+        .iter()
+        .map(|role| (format!("{}-{}", role.role_name, role.account_id), role))
+        .filter(|(name, _)| !config.profiles().contains_key(name))
+        .filter(|(name, _)| {
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.+@".contains(c))
+        })
+        .map(|(name, role)| {
+            let text = format!(
+                "[profile {name}]\n{sign_in}sso_account_id = {}\nsso_role_name = {}\n",
+                role.account_id, role.role_name
+            );
+            (name, text)
+        })
+        .collect();
+    let path = &places.config_file;
+    if sections.is_empty() {
+        eprintln!(
+            "{} already has a profile for every role; nothing to add.",
+            path.display()
+        );
+        return Ok(());
+    }
+    let added: String = sections
+        .iter()
+        .map(|(_, text)| format!("\n{text}"))
+        .collect();
+    eprintln!(
+        "These {} profile(s) would be added to {}:\n{}",
+        sections.len(),
+        path.display(),
+        printable(&added)
+    );
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(CliError::usage(
+                "nothing written: run again with --yes to add these profiles",
+            ));
+        }
+        eprint!("Add them? [y/N] ");
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("Nothing written.");
+            return Ok(());
+        }
+    }
+    let old = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(error) => {
+            return Err(CliError::failure(format!(
+                "cannot read {}: {error}",
+                path.display()
+            )));
+        }
+    };
+    let mut backup = path.clone().into_os_string();
+    backup.push(".ssoflow-backup");
+    let backup = std::path::PathBuf::from(backup);
+    if !old.is_empty() {
+        ssoflow_files::write_atomically(&backup, &old).map_err(|error| {
+            CliError::failure(format!(
+                "cannot write the backup {}: {error}",
+                backup.display()
+            ))
+        })?;
+    }
+    let mut new = old;
+    if !new.is_empty() && !new.ends_with(b"\n") {
+        new.push(b'\n');
+    }
+    new.extend_from_slice(added.as_bytes());
+    ssoflow_files::write_atomically(path, &new)
+        .map_err(|error| CliError::failure(format!("cannot write {}: {error}", path.display())))?;
+    let mut out = std::io::stdout().lock();
+    for (name, _) in &sections {
+        let _ = writeln!(out, "{name}");
+    }
+    eprintln!(
+        "Added {} profile(s) to {}{}.",
+        sections.len(),
+        path.display(),
+        if backup.exists() {
+            format!(" (the previous file is in {})", backup.display())
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
 }
 
 /// Makes portal calls for the threads: paced, with one token replacement

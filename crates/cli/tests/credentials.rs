@@ -336,3 +336,50 @@ fn status_shows_both_clocks_and_logout_ends_the_portal_session() {
             .exists()
     );
 }
+
+#[test]
+fn write_profiles_adds_one_per_role_and_touches_nothing_else() {
+    let world = World::new("profiles", |_| {});
+    world.login();
+    let path = world.home.join(".aws/config");
+    let before = std::fs::read_to_string(&path).unwrap();
+    // Without a terminal and without --yes: the preview, nothing written.
+    let output = world.run(&["accounts", "--sso-session", "it", "--write-profiles"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("[profile Billing-444455556666]"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+    let added = ok(&world.run(&[
+        "accounts",
+        "--sso-session",
+        "it",
+        "--write-profiles",
+        "--yes",
+    ]));
+    let after = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        after.starts_with(&before),
+        "existing sections kept byte for byte"
+    );
+    let backup = world.home.join(".aws/config.ssoflow-backup");
+    assert_eq!(std::fs::read_to_string(backup).unwrap(), before);
+    // Four roles in the default accounts; [profile admin] exists with one of
+    // them, but under another name, so all four are added.
+    assert_eq!(added.lines().count(), 4, "{added}");
+    assert!(after.contains(
+        "[profile AdministratorAccess-111122223333]\nsso_session = it\nsso_account_id = 111122223333\nsso_role_name = AdministratorAccess\n"
+    ));
+    ok(&world.run(&["credentials", "--profile", "Billing-444455556666"]));
+    let again = world.run(&[
+        "accounts",
+        "--sso-session",
+        "it",
+        "--write-profiles",
+        "--yes",
+    ]);
+    assert!(
+        text(&again.stderr).contains("nothing to add"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), after);
+}
