@@ -10,7 +10,8 @@ use std::io::{IsTerminal, Write};
 use std::time::SystemTime;
 
 use ssoflow_blocking::{
-    CredentialsError, CredentialsProvider, Driver, SystemClock, TokenProvider, UreqTransport,
+    CredentialsError, CredentialsProvider, Driver, FETCH_LOCK_TIMEOUT, SystemClock, TokenProvider,
+    UreqTransport,
 };
 use ssoflow_core::Endpoint;
 use ssoflow_files::config::EndpointChoice;
@@ -120,6 +121,21 @@ pub(crate) fn run(context: &Context, args: &CredentialsArgs) -> Result<(), CliEr
     let result = provider.credentials_or_sign_in(|why| {
         if !allowed {
             return false;
+        }
+        // One sign-in per session, whichever roles the waiting processes
+        // want: the others wait here and then find its token.
+        let _signing_in = places
+            .cache
+            .lock_sign_in(&session.token_key, FETCH_LOCK_TIMEOUT)
+            .ok();
+        let signed_in_meanwhile = places
+            .cache
+            .read_token(&session.token_key)
+            .ok()
+            .flatten()
+            .is_some_and(|token| token.expires_at > SystemTime::now());
+        if signed_in_meanwhile {
+            return true;
         }
         eprintln!("{why}; signing in first.");
         let login_args = LoginArgs {

@@ -383,3 +383,45 @@ fn write_profiles_adds_one_per_role_and_touches_nothing_else() {
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), after);
 }
+
+#[test]
+fn twenty_processes_for_four_roles_without_a_token_make_one_sign_in() {
+    let world = World::new("storm-roles", |_| {});
+    let roles = [
+        ("111122223333", "AdministratorAccess"),
+        ("111122223333", "ReadOnlyAccess"),
+        ("444455556666", "ReadOnlyAccess"),
+        ("444455556666", "Billing"),
+    ];
+    let children: Vec<_> = (0..20)
+        .map(|i| {
+            let (account, role) = roles[i % 4];
+            world
+                .command(&[
+                    "credentials",
+                    "--sso-session",
+                    "it",
+                    "--account-id",
+                    account,
+                    "--role-name",
+                    role,
+                    "--sign-in",
+                    "always",
+                    "--use-device-code",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        ok(&child.wait_with_output().unwrap());
+    }
+    let counters = world.counters();
+    assert_eq!(
+        counters.start_device_authorization, 1,
+        "one sign-in for every role"
+    );
+    assert_eq!(counters.get_role_credentials, 4, "one fetch per role");
+}

@@ -206,6 +206,20 @@ impl TokenCache {
             .map(|file| file.map(|file| RefreshLock { file }))
     }
 
+    /// Takes the lock that lets one process at a time sign in to `key`'s
+    /// session (`<token file>.signin.lock`), waiting up to `timeout`: many
+    /// processes that find no token make one sign-in, the others read its
+    /// token afterwards. Separate from the refresh lock, which a sign-in's
+    /// own token provider takes.
+    pub fn lock_sign_in(
+        &self,
+        key: &TokenKey,
+        timeout: Duration,
+    ) -> Result<SignInLock, CacheError> {
+        let path = self.dir.join(format!("{}.signin.lock", key.file_name()));
+        lock_file(&self.dir, &path, timeout).map(|file| SignInLock { _file: file })
+    }
+
     fn lock_path(&self, key: &TokenKey) -> PathBuf {
         self.dir.join(format!("{}.lock", key.file_name()))
     }
@@ -299,6 +313,14 @@ pub(crate) fn try_lock_file(dir: &Path, path: &Path) -> Result<Option<File>, Cac
             source,
         }),
     }
+}
+
+/// Held while this process signs in to a session; see
+/// [`TokenCache::lock_sign_in`]. The operating system releases it if the
+/// process dies.
+#[derive(Debug)]
+pub struct SignInLock {
+    _file: File,
 }
 
 /// Held while this process refreshes a token; dropping it lets the next

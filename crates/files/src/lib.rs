@@ -25,7 +25,7 @@ mod timestamp;
 mod token_file;
 
 pub use atomic::{create_private_dir, write_atomically};
-pub use cache::{CacheError, RefreshLock, TokenCache, TokenKey};
+pub use cache::{CacheError, RefreshLock, SignInLock, TokenCache, TokenKey};
 pub use provider::{
     Check, CredentialsError, LOCK_TIMEOUT, PendingRefresh, ProvidedToken, ProviderError,
     RefreshPlan, RefreshPolicy, TokenSource, TokenStep,
