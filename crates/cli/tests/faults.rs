@@ -325,4 +325,98 @@ mod emulator_process {
         let _ = restarted.kill();
         let _ = restarted.wait();
     }
+
+    /// The emulator killed while `credentials` waits for GetRoleCredentials:
+    /// after its retries, a clear error, nothing on stdout, no cache entry.
+    #[test]
+    fn row_the_emulator_killed_during_credentials() {
+        let home = home("faults", "killed-credentials");
+        let state = home.join("emulator-state.json");
+        let (mut emulator, base) = start_emulator_process(&home, "0", &state);
+        // Sign in, approving the code the JSON login shows.
+        let login = {
+            let mut login = ssoflow(
+                &home,
+                &base,
+                &[
+                    "login",
+                    "--use-device-code",
+                    "--sso-session",
+                    "it",
+                    "--output",
+                    "json",
+                ],
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+            let mut lines = BufReader::new(login.stdout.take().unwrap()).lines();
+            let user_code = loop {
+                let event: serde_json::Value =
+                    serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+                if event["event"] == "user_code" {
+                    break event["userCode"].as_str().unwrap().to_owned();
+                }
+            };
+            admin_post(
+                &base,
+                "approve",
+                &format!(r#"{{"userCode": "{user_code}"}}"#),
+            );
+            lines.for_each(drop);
+            login.wait_with_output().unwrap()
+        };
+        assert!(
+            login.status.success(),
+            "{}",
+            String::from_utf8_lossy(&login.stderr)
+        );
+        // The portal answers 3 s late; the emulator dies meanwhile.
+        let delayed = admin_post(
+            &base,
+            "faults",
+            r#"{"fault": "delay", "millis": 3000, "target": "portal"}"#,
+        );
+        assert!(delayed.starts_with("HTTP/1.1 200"), "{delayed}");
+        let credentials = ssoflow(
+            &home,
+            &base,
+            &[
+                "credentials",
+                "--sso-session",
+                "it",
+                "--account-id",
+                "111122223333",
+                "--role-name",
+                "ReadOnlyAccess",
+            ],
+        )
+        .env("AWS_ENDPOINT_URL_SSO", &base)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        emulator.kill().unwrap();
+        emulator.wait().unwrap();
+        let output = credentials.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(output.stdout.is_empty());
+        assert!(
+            stderr.contains("could not reach") || stderr.contains("kept failing"),
+            "{stderr}"
+        );
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        let roles = home.join(".aws/cli/cache");
+        let entries: Vec<_> = std::fs::read_dir(&roles)
+            .map(|dir| {
+                dir.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(entries.is_empty(), "a cache entry after a failed fetch");
+    }
 }
