@@ -94,8 +94,32 @@ pub(crate) fn run(context: &Context) -> Result<(), CliError> {
     )?;
 
     step(
+        "ssoflow credentials --profile demo-admin --format env",
+        "Role credentials for the profile's account and role, from the SSO portal with that \
+         token, in the shell format of `aws configure export-credentials` (the default format is \
+         the credential_process JSON). They are kept in ~/.aws/cli/cache, where the AWS CLI looks \
+         too.",
+    );
+    crate::credentials::run(
+        &demo,
+        &crate::credentials::CredentialsArgs {
+            session: SessionArgs {
+                profile: Some("demo-admin".into()),
+                ..SessionArgs::default()
+            },
+            account_id: None,
+            role_name: None,
+            format: crate::export::ExportFormat::Env,
+            portal_url: None,
+            sign_in: crate::credentials::SignIn::Never,
+            use_device_code: false,
+        },
+    )?;
+
+    step(
         "ssoflow logout",
-        "Removes the token file; the client registration stays for the next login.",
+        "Ends the portal session, removes the token file and the session's cached role \
+         credentials; the client registration stays for the next login.",
     );
     commands::logout(
         &demo,
@@ -119,11 +143,13 @@ pub(crate) fn run(context: &Context) -> Result<(), CliError> {
     say(&format!(
         "The emulator answered {} RegisterClient (one per grant), {} /authorize, {} \
          StartDeviceAuthorization and {} CreateToken requests (the code's exchange, the polls and \
-         the refresh).",
+         the refresh), and {} GetRoleCredentials and {} Logout on the portal.",
         counters.register_client,
         counters.authorize,
         counters.start_device_authorization,
-        counters.create_token
+        counters.create_token,
+        counters.get_role_credentials,
+        counters.logout
     ));
     emulator.stop().map_err(|error| {
         CliError::failure(format!("the emulator did not stop cleanly: {error}"))
@@ -202,13 +228,20 @@ fn write_config(path: &Path, endpoint: &str) -> Result<(), CliError> {
          sso_session = demo\n\
          services = ssoflow-demo\n\
          \n\
+         [profile demo-admin]\n\
+         sso_session = demo\n\
+         sso_account_id = 111122223333\n\
+         sso_role_name = AdministratorAccess\n\
+         services = ssoflow-demo\n\
+         \n\
          [sso-session demo]\n\
          sso_start_url = https://d-1234567890.awsapps.com/start\n\
          sso_region = us-east-1\n\
          sso_registration_scopes = sso:account:access\n\
          \n\
          [services ssoflow-demo]\n\
-         sso_oidc =\n  endpoint_url = {endpoint}\n"
+         sso_oidc =\n  endpoint_url = {endpoint}\n\
+         sso =\n  endpoint_url = {endpoint}\n"
     );
     let write = || -> std::io::Result<()> {
         create_private_dir(path.parent().unwrap_or(Path::new(".")))?;

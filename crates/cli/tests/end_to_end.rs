@@ -623,7 +623,10 @@ fn the_demo_runs_start_to_end() {
         "==> ssoflow login",
         "==> ssoflow status",
         "==> ssoflow token",
+        "==> ssoflow credentials --profile demo-admin --format env",
+        "export AWS_ACCESS_KEY_ID=ASIA",
         "==> ssoflow logout",
+        "ended the portal session",
         "==> ssoflow login --use-device-code",
         "Done",
     ] {
