@@ -44,6 +44,9 @@ pub(crate) struct AccountsArgs {
     /// existing section as it is: shows them first, then keeps a backup.
     #[arg(long)]
     pub(crate) write_profiles: bool,
+    /// Ask the portal even if a listing of the last five minutes is cached.
+    #[arg(long)]
+    pub(crate) refresh: bool,
     /// With --write-profiles: write without asking.
     #[arg(long, requires = "write_profiles")]
     pub(crate) yes: bool,
@@ -73,44 +76,24 @@ pub(crate) fn run(context: &Context, args: &AccountsArgs) -> Result<(), CliError
             session.selector_flags
         ))
     };
-    let token = tokens.token().map_err(|e| hint(&e))?.access_token;
-    let caller = Caller {
-        portal,
-        tokens: &tokens,
-        token: Mutex::new(token),
-        next_start: Mutex::new(Instant::now()),
-        calls: AtomicU64::new(0),
-        hint: &hint,
-    };
-    let mut accounts = caller.call(ListAccounts::new)?;
-    sort_accounts(&mut accounts);
-    let queue = Mutex::new(
-        accounts
-            .iter()
-            .map(|a| a.account_id.clone())
-            .collect::<Vec<_>>(),
-    );
-    let found: Mutex<Vec<Result<Vec<AccountRole>, CliError>>> = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..WORKERS.min(accounts.len()) {
-            scope.spawn(|| {
-                loop {
-                    let next = queue.lock().unwrap_or_else(PoisonError::into_inner).pop();
-                    let Some(account_id) = next else { break };
-                    let result = caller.call(|| ListAccountRoles::new(&account_id));
-                    found
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(result);
-                }
-            });
+    let token = tokens.token().map_err(|e| hint(&e))?;
+    let cache = ListingCache::new(&places, &session, token.expires_at);
+    let (accounts, roles) = match cache.read().filter(|_| !args.refresh) {
+        Some(listing) => listing,
+        None => {
+            let caller = Caller {
+                portal,
+                tokens: &tokens,
+                token: Mutex::new(token.access_token),
+                next_start: Mutex::new(Instant::now()),
+                calls: AtomicU64::new(0),
+                hint: &hint,
+            };
+            let listing = fetch(&caller)?;
+            cache.write(&listing.0, &listing.1);
+            listing
         }
-    });
-    let mut roles: Vec<AccountRole> = Vec::new();
-    for result in found.into_inner().unwrap_or_else(PoisonError::into_inner) {
-        roles.extend(result?);
-    }
-    roles.sort_by_key(|r| (r.account_id.clone(), r.role_name.to_lowercase()));
+    };
     if args.write_profiles {
         return write_profiles(&places, &config, &session, &roles, args.yes);
     }
@@ -286,6 +269,139 @@ impl Caller<'_> {
             seed,
         );
         Driver::new(UreqTransport::new(), SystemClock).run(&mut call, |_| {})
+    }
+}
+
+/// One ListAccounts, then the roles of every account on [`WORKERS`] threads.
+fn fetch(caller: &Caller<'_>) -> Result<(Vec<Account>, Vec<AccountRole>), CliError> {
+    let mut accounts = caller.call(ListAccounts::new)?;
+    sort_accounts(&mut accounts);
+    let queue = Mutex::new(
+        accounts
+            .iter()
+            .map(|a| a.account_id.clone())
+            .collect::<Vec<_>>(),
+    );
+    let found: Mutex<Vec<Result<Vec<AccountRole>, CliError>>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..WORKERS.min(accounts.len()) {
+            scope.spawn(|| {
+                loop {
+                    let next = queue.lock().unwrap_or_else(PoisonError::into_inner).pop();
+                    let Some(account_id) = next else { break };
+                    let result = caller.call(|| ListAccountRoles::new(&account_id));
+                    found
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(result);
+                }
+            });
+        }
+    });
+    let mut roles: Vec<AccountRole> = Vec::new();
+    for result in found.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        roles.extend(result?);
+    }
+    roles.sort_by_key(|r| (r.account_id.clone(), r.role_name.to_lowercase()));
+    Ok((accounts, roles))
+}
+
+/// How long a listing is reused: long enough for `accounts` and then
+/// `accounts --write-profiles` without asking the portal twice, short
+/// enough that a new assignment shows up soon.
+const LISTING_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// The last listing of a session, for a few minutes:
+/// `~/.aws/sso/cache/ssoflow-accounts-<token file's hash>`. It is tied to the
+/// token's expiry, so a new sign-in or a refresh lists anew.
+struct ListingCache {
+    path: std::path::PathBuf,
+    token_expires_at: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Listing {
+    token_expires_at: String,
+    fetched_at: u64,
+    accounts: Vec<(String, Option<String>, Option<String>)>,
+    roles: Vec<(String, String)>,
+}
+
+impl ListingCache {
+    fn new(
+        places: &Places,
+        session: &crate::session::Session,
+        expires_at: std::time::SystemTime,
+    ) -> Self {
+        ListingCache {
+            path: places
+                .cache
+                .dir()
+                // Not `.json`: nothing that scans the cache for tokens should read it.
+                .join(format!(
+                    "ssoflow-accounts-{}",
+                    session.token_key.file_name().trim_end_matches(".json")
+                )),
+            token_expires_at: ssoflow_files::format_timestamp(expires_at),
+        }
+    }
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
+    fn read(&self) -> Option<(Vec<Account>, Vec<AccountRole>)> {
+        let listing: Listing = serde_json::from_slice(&std::fs::read(&self.path).ok()?).ok()?;
+        let fresh = Self::now().saturating_sub(listing.fetched_at) < LISTING_TTL.as_secs();
+        if !fresh || listing.token_expires_at != self.token_expires_at {
+            return None;
+        }
+        let accounts = listing
+            .accounts
+            .into_iter()
+            .map(|(account_id, account_name, email_address)| Account {
+                account_id,
+                account_name,
+                email_address,
+            })
+            .collect();
+        let roles = listing
+            .roles
+            .into_iter()
+            .map(|(account_id, role_name)| AccountRole {
+                account_id,
+                role_name,
+            })
+            .collect();
+        Some((accounts, roles))
+    }
+
+    /// Best effort: a listing that cannot be kept is fetched again next time.
+    fn write(&self, accounts: &[Account], roles: &[AccountRole]) {
+        let listing = Listing {
+            token_expires_at: self.token_expires_at.clone(),
+            fetched_at: Self::now(),
+            accounts: accounts
+                .iter()
+                .map(|a| {
+                    (
+                        a.account_id.clone(),
+                        a.account_name.clone(),
+                        a.email_address.clone(),
+                    )
+                })
+                .collect(),
+            roles: roles
+                .iter()
+                .map(|r| (r.account_id.clone(), r.role_name.clone()))
+                .collect(),
+        };
+        if let Ok(bytes) = serde_json::to_vec(&listing) {
+            let _ = ssoflow_files::write_atomically(&self.path, &bytes);
+        }
     }
 }
 

@@ -310,6 +310,14 @@ fn accounts_over_fifty_accounts_through_throttling() {
         "paced under the portal's rate"
     );
     let text_output = ok(&world.run(&["accounts", "--sso-session", "it"]));
+    let cached = world.counters();
+    assert_eq!(
+        cached.list_accounts + cached.list_account_roles,
+        counters.list_accounts + counters.list_account_roles,
+        "the second listing within five minutes comes from the brief cache"
+    );
+    ok(&world.run(&["accounts", "--sso-session", "it", "--refresh"]));
+    assert_eq!(world.counters().list_accounts, counters.list_accounts + 1);
     assert!(
         text_output.starts_with("account 00 (100000000000)\n    ReadOnlyAccess\n"),
         "{text_output}"
