@@ -206,6 +206,10 @@ fn hint(error: &CredentialsError, selector_flags: &str) -> String {
     };
     if needs_login && !text.contains(&login) {
         format!("{text}; run {login}")
+    } else if text.contains("TooManyRequestsException") {
+        format!(
+            "{text}; the SSO portal is throttling this account's requests: try again in a minute"
+        )
     } else {
         text
     }
