@@ -224,6 +224,19 @@ fn a_401_refreshes_the_token_once_and_goes_on() {
         "{}",
         text(&output.stderr)
     );
+    // Throttled on every attempt: after the budget, what happened and what to do.
+    std::fs::remove_file(world.role_file("111122223333", "AdministratorAccess")).ok();
+    world.login();
+    world
+        .emulator
+        .with_service(|s| s.inject_portal_faults(Fault::Status(429), 5));
+    let output = world.run(&["credentials", "--profile", "admin"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("5 attempts") && stderr.contains("try again in a minute"),
+        "{stderr}"
+    );
 }
 
 #[test]
