@@ -1,7 +1,8 @@
 //! The run loop: the core's [`Drive`] with `.await` where the blocking
 //! driver blocks.
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use ssoflow_core::drive::{Action, Drive, DriveError, SignIn};
 use ssoflow_core::{AuthCodeFlow, DeviceFlow, Ending, Event, Flow, RefreshFlow, Token, UserPrompt};
@@ -80,24 +81,9 @@ impl<T: AsyncTransport, C: AsyncClock> AsyncDriver<T, C> {
         listener: &mut L,
         mut on_event: impl FnMut(Event),
     ) -> Result<SignIn, DriveError> {
-        let mut drive = Drive::new(&mut flow, self.clock.now(), self.time_limit);
-        let token = loop {
-            match drive.next(self.clock.now(), false) {
-                Action::Send(transmit) => {
-                    let result = self.transport.send(transmit.request).await;
-                    drive.sent(self.clock.now(), self.clock.wall_now(), transmit.id, result);
-                }
-                Action::Event(event) => on_event(event),
-                Action::SleepUntil(wake) if wake > self.clock.now() => {
-                    if let Some(target) = listener.wait(wake).await {
-                        let reply = drive.callback(self.clock.now(), &target);
-                        listener.respond(&reply).await;
-                    }
-                }
-                Action::Done(result) => break result?,
-                _ => {}
-            }
-        };
+        let token = self
+            .run_loop(&mut flow, &mut on_event, Listen(listener))
+            .await?;
         Ok(SignIn {
             token,
             new_registration: flow.new_registration().cloned(),
@@ -114,6 +100,16 @@ impl<T: AsyncTransport, C: AsyncClock> AsyncDriver<T, C> {
         flow: &mut F,
         mut on_event: impl FnMut(Event),
     ) -> Result<<F::Ending as Ending>::Value, DriveError> {
+        self.run_loop(flow, &mut on_event, Sleep).await
+    }
+
+    /// The one run loop: `wait` passes the time until each wake-up.
+    async fn run_loop<F: Flow, W: PassTime<F>>(
+        &self,
+        flow: &mut F,
+        on_event: &mut impl FnMut(Event),
+        mut wait: W,
+    ) -> Result<<F::Ending as Ending>::Value, DriveError> {
         let mut drive = Drive::new(flow, self.clock.now(), self.time_limit);
         loop {
             match drive.next(self.clock.now(), false) {
@@ -123,12 +119,48 @@ impl<T: AsyncTransport, C: AsyncClock> AsyncDriver<T, C> {
                 }
                 Action::Event(event) => on_event(event),
                 Action::SleepUntil(wake) if wake > self.clock.now() => {
-                    self.clock.sleep_until(wake).await;
+                    wait.pass_time(&mut drive, &self.clock, wake).await;
                 }
                 Action::Done(result) => return result,
                 // A wake-up already past, or an action a newer core may add.
                 _ => {}
             }
+        }
+    }
+}
+
+/// How the run loop lets time pass until a wake-up.
+trait PassTime<F: Flow> {
+    fn pass_time<C: AsyncClock>(
+        &mut self,
+        drive: &mut Drive<'_, F>,
+        clock: &C,
+        until: Instant,
+    ) -> impl Future<Output = ()>;
+}
+
+/// Sleeps on the clock.
+struct Sleep;
+
+impl<F: Flow> PassTime<F> for Sleep {
+    async fn pass_time<C: AsyncClock>(&mut self, _: &mut Drive<'_, F>, clock: &C, until: Instant) {
+        clock.sleep_until(until).await;
+    }
+}
+
+/// Waits on the loopback listener, handing each request to the flow.
+struct Listen<'l, L>(&'l mut L);
+
+impl<L: AsyncCallbackListener> PassTime<AuthCodeFlow> for Listen<'_, L> {
+    async fn pass_time<C: AsyncClock>(
+        &mut self,
+        drive: &mut Drive<'_, AuthCodeFlow>,
+        clock: &C,
+        until: Instant,
+    ) {
+        if let Some(target) = self.0.wait(until).await {
+            let reply = drive.callback(clock.now(), &target);
+            self.0.respond(&reply).await;
         }
     }
 }
