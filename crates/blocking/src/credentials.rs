@@ -101,7 +101,16 @@ impl<T: Transport, C: Clock> CredentialsProvider<T, C> {
         }
         let token = match self.tokens.token() {
             Ok(token) => token,
-            Err(error) if sign_in(&error) => {
+            // Only what a sign-in can fix: not a cache or lock problem.
+            Err(error)
+                if matches!(
+                    error,
+                    ProviderError::NotSignedIn { .. }
+                        | ProviderError::Expired { .. }
+                        | ProviderError::RefreshFailed { .. }
+                        | ProviderError::Rejected
+                ) && sign_in(&error) =>
+            {
                 self.tokens.token().map_err(CredentialsError::Token)?
             }
             Err(error) => return Err(CredentialsError::Token(error)),

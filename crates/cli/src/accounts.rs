@@ -3,8 +3,8 @@
 //! account on a few threads, paced well under the portal's throttle.
 
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -68,7 +68,8 @@ pub(crate) fn run(context: &Context, args: &AccountsArgs) -> Result<(), CliError
         session.token_key.clone(),
         session.endpoint.clone(),
         places.cache.clone(),
-        Driver::new(UreqTransport::new(), SystemClock),
+        Driver::new(UreqTransport::new(), SystemClock)
+            .with_cancel_flag(Arc::clone(&context.cancel)),
     );
     let hint = |error: &dyn std::fmt::Display| {
         CliError::failure(format!(
@@ -87,6 +88,9 @@ pub(crate) fn run(context: &Context, args: &AccountsArgs) -> Result<(), CliError
                 token: Mutex::new(token.access_token),
                 next_start: Mutex::new(Instant::now()),
                 calls: AtomicU64::new(0),
+                replaced: AtomicBool::new(false),
+                failed: AtomicBool::new(false),
+                cancel: Arc::clone(&context.cancel),
                 hint: &hint,
             };
             let listing = fetch(&caller)?;
@@ -220,11 +224,34 @@ struct Caller<'a> {
     next_start: Mutex<Instant>,
     /// Calls so far: varies each call's jitter seed.
     calls: AtomicU64,
+    /// A token was replaced after a 401 (once per run).
+    replaced: AtomicBool,
+    /// A call failed: the others stop instead of failing one by one.
+    failed: AtomicBool,
+    /// Ctrl-C.
+    cancel: Arc<AtomicBool>,
     hint: &'a (dyn Fn(&dyn std::fmt::Display) -> CliError + Sync),
 }
 
 impl Caller<'_> {
     fn call<R: PortalRequest>(&self, make: impl Fn() -> R) -> Result<R::Output, CliError> {
+        if self.failed.load(Ordering::Relaxed) {
+            // Another thread met an error no further call can avoid.
+            return Err(CliError::failure("stopped after an earlier failure"));
+        }
+        let result = self.call_once_replacing(make);
+        if result.is_err() {
+            self.failed.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// One call; after a 401, one replacement token for the whole run (a
+    /// second 401, whichever thread meets it, means signing in again).
+    fn call_once_replacing<R: PortalRequest>(
+        &self,
+        make: impl Fn() -> R,
+    ) -> Result<R::Output, CliError> {
         let used = self
             .token
             .lock()
@@ -232,13 +259,25 @@ impl Caller<'_> {
             .clone();
         match self.once(make(), &used) {
             Err(error) if unauthorized(&error) => {
-                let replaced = self
-                    .tokens
-                    .token_rejected(&used)
-                    .map_err(|e| (self.hint)(&e))?
-                    .access_token;
-                *self.token.lock().unwrap_or_else(PoisonError::into_inner) = replaced.clone();
-                self.once(make(), &replaced).map_err(|e| (self.hint)(&e))
+                let mut current = self.token.lock().unwrap_or_else(PoisonError::into_inner);
+                if *current == used && !self.replaced.swap(true, Ordering::Relaxed) {
+                    *current = self
+                        .tokens
+                        .token_rejected(&used)
+                        .map_err(|e| (self.hint)(&e))?
+                        .access_token;
+                } else if *current == used {
+                    return Err((self.hint)(&error));
+                }
+                let replaced = current.clone();
+                drop(current);
+                self.once(make(), &replaced).map_err(|e| {
+                    if unauthorized(&e) {
+                        (self.hint)(&e)
+                    } else {
+                        CliError::failure(e.to_string())
+                    }
+                })
             }
             Err(error) => Err(CliError::failure(error.to_string())),
             Ok(value) => Ok(value),
@@ -268,7 +307,9 @@ impl Caller<'_> {
             Instant::now(),
             seed,
         );
-        Driver::new(UreqTransport::new(), SystemClock).run(&mut call, |_| {})
+        Driver::new(UreqTransport::new(), SystemClock)
+            .with_cancel_flag(Arc::clone(&self.cancel))
+            .run(&mut call, |_| {})
     }
 }
 
@@ -328,6 +369,18 @@ struct Listing {
     roles: Vec<(String, String)>,
 }
 
+/// Where a session's listing is kept (and what `logout` removes).
+pub(crate) fn listing_path(
+    places: &Places,
+    session: &crate::session::Session,
+) -> std::path::PathBuf {
+    // Not `.json`: nothing that scans the cache for tokens should read it.
+    places.cache.dir().join(format!(
+        "ssoflow-accounts-{}",
+        session.token_key.file_name().trim_end_matches(".json")
+    ))
+}
+
 impl ListingCache {
     fn new(
         places: &Places,
@@ -335,14 +388,7 @@ impl ListingCache {
         expires_at: std::time::SystemTime,
     ) -> Self {
         ListingCache {
-            path: places
-                .cache
-                .dir()
-                // Not `.json`: nothing that scans the cache for tokens should read it.
-                .join(format!(
-                    "ssoflow-accounts-{}",
-                    session.token_key.file_name().trim_end_matches(".json")
-                )),
+            path: listing_path(places, session),
             token_expires_at: ssoflow_files::format_timestamp(expires_at),
         }
     }

@@ -2,6 +2,8 @@
 //! seen from the command line. Only `token` ever prints a secret.
 
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::SystemTime;
 
 use serde_json::json;
@@ -325,11 +327,20 @@ pub(crate) fn logout(context: &Context, args: &LogoutArgs) -> Result<(), CliErro
         let path = places.cache.token_path(&session.token_key);
         // As `aws sso logout`: end the portal session while the token still
         // works (errors only warned about), then remove the files.
-        let portal = end_portal_session(&config, &context.env, &places, session);
-        let removed_roles = role_keys_of(&config, session)
-            .iter()
-            .filter(|key| matches!(roles.remove(key), Ok(true)))
-            .count();
+        let portal = end_portal_session(
+            &config,
+            &context.env,
+            &places,
+            session,
+            Arc::clone(&context.cancel),
+        );
+        // As `aws sso logout`: every role-cache entry of the SSO provider
+        // goes, since the files do not say which session fetched them; and
+        // the accounts listing of this session.
+        let removed_roles = roles
+            .remove_sso_entries()
+            .map_or(0, |removed| removed.len());
+        let _ = std::fs::remove_file(crate::accounts::listing_path(&places, session));
         let extra = match (portal, removed_roles) {
             (Some(note), n) => format!("; {note}; removed {n} cached role credential(s)"),
             (None, n) => format!("; removed {n} cached role credential(s)"),
@@ -354,18 +365,6 @@ pub(crate) fn logout(context: &Context, args: &LogoutArgs) -> Result<(), CliErro
         writeln!(out, "{}", printable(&line))
             .map_err(|error| CliError::failure(error.to_string()))?;
     }
-    if args.all
-        && let Ok(removed) = roles.remove_sso_entries()
-        && !removed.is_empty()
-    {
-        writeln!(
-            out,
-            "removed {} cached role credential(s) from {}",
-            removed.len(),
-            roles.dir().display()
-        )
-        .map_err(|error| CliError::failure(error.to_string()))?;
-    }
     if kept > 0 {
         return Err(CliError::failure(format!(
             "{kept} file(s) were not ours to remove; delete them by hand if they are stale"
@@ -381,6 +380,7 @@ fn end_portal_session(
     env: &Environment,
     places: &Places,
     session: &Session,
+    cancel: Arc<AtomicBool>,
 ) -> Option<String> {
     let token = places.cache.read_token(&session.token_key).ok()??;
     if token.expires_at <= SystemTime::now() {
@@ -393,7 +393,7 @@ fn end_portal_session(
         Ok(endpoint) => endpoint,
         Err(error) => return Some(format!("the portal session was not ended: {error}")),
     };
-    let mut driver = Driver::new(UreqTransport::new(), SystemClock);
+    let mut driver = Driver::new(UreqTransport::new(), SystemClock).with_cancel_flag(cancel);
     let mut call = PortalCall::new(
         endpoint,
         token.access_token.clone(),

@@ -7,6 +7,7 @@
 //! that ask at once.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use ssoflow_blocking::{
@@ -63,6 +64,7 @@ pub(crate) struct CredentialsArgs {
 }
 
 pub(crate) fn run(context: &Context, args: &CredentialsArgs) -> Result<(), CliError> {
+    let started = SystemTime::now();
     let places = Places::of(&context.env)?;
     let session = args.session.resolve(&context.env, &places, None)?;
     let config = places.load_config()?;
@@ -104,14 +106,16 @@ pub(crate) fn run(context: &Context, args: &CredentialsArgs) -> Result<(), CliEr
         session.token_key.clone(),
         session.endpoint.clone(),
         places.cache.clone(),
-        Driver::new(UreqTransport::new(), SystemClock),
+        Driver::new(UreqTransport::new(), SystemClock)
+            .with_cancel_flag(Arc::clone(&context.cancel)),
     );
     let provider = CredentialsProvider::new(
         key,
         portal,
         roles,
         tokens,
-        Driver::new(UreqTransport::new(), SystemClock),
+        Driver::new(UreqTransport::new(), SystemClock)
+            .with_cancel_flag(Arc::clone(&context.cancel)),
     );
     let allowed = match args.sign_in {
         SignIn::Always => true,
@@ -123,19 +127,43 @@ pub(crate) fn run(context: &Context, args: &CredentialsArgs) -> Result<(), CliEr
             return false;
         }
         // One sign-in per session, whichever roles the waiting processes
-        // want: the others wait here and then find its token.
-        let _signing_in = places
-            .cache
-            .lock_sign_in(&session.token_key, FETCH_LOCK_TIMEOUT)
-            .ok();
-        let signed_in_meanwhile = places
-            .cache
-            .read_token(&session.token_key)
-            .ok()
-            .flatten()
-            .is_some_and(|token| token.expires_at > SystemTime::now());
-        if signed_in_meanwhile {
+        // want: a process that finds another signing in waits for it and
+        // takes its result — its token, or its failure, rather than a
+        // second prompt after a denied or abandoned one.
+        let token_now = || {
+            places
+                .cache
+                .read_token(&session.token_key)
+                .ok()
+                .flatten()
+                .is_some_and(|token| token.expires_at > SystemTime::now())
+        };
+        let mut signing_in = match places.cache.try_lock_sign_in(&session.token_key) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                eprintln!("{why}; waiting for the sign-in another process started.");
+                let _waited = places
+                    .cache
+                    .lock_sign_in(&session.token_key, FETCH_LOCK_TIMEOUT);
+                return token_now();
+            }
+            Err(error) => {
+                eprintln!("ssoflow: {error}");
+                return false;
+            }
+        };
+        if token_now() {
             return true;
+        }
+        // This process may have waited for the role's lock while another
+        // asked the person and failed: one refusal is the answer for all.
+        // (The lock file keeps whole seconds: a failure in the second this
+        // process started counts.)
+        let failed_since_start = signing_in
+            .last_failure()
+            .is_some_and(|at| at + std::time::Duration::from_secs(1) > started);
+        if failed_since_start {
+            return false;
         }
         eprintln!("{why}; signing in first.");
         let login_args = LoginArgs {
@@ -151,6 +179,7 @@ pub(crate) fn run(context: &Context, args: &CredentialsArgs) -> Result<(), CliEr
             Ok(()) => true,
             Err(error) => {
                 eprintln!("ssoflow: {}", error.message);
+                let _ = signing_in.record_failure(SystemTime::now());
                 false
             }
         }

@@ -212,13 +212,21 @@ fn a_401_refreshes_the_token_once_and_goes_on() {
     let after = world.counters();
     assert_eq!(after.create_token, before.create_token + 1, "one refresh");
     assert_eq!(after.get_role_credentials, before.get_role_credentials + 2);
-    // Two refusals in a row: sign in again.
+    // The token a refresh produced moments ago is refused too: no second
+    // refresh (it would only make the same token again), sign in again.
     std::fs::remove_file(world.role_file("111122223333", "AdministratorAccess")).unwrap();
     world
         .emulator
-        .with_service(|s| s.inject_portal_faults(Fault::Status(401), 2));
+        .with_service(|s| s.inject_portal_faults(Fault::Status(401), 1));
+    let refreshes = world.counters().create_token;
     let output = world.run(&["credentials", "--profile", "admin"]);
     assert_eq!(output.status.code(), Some(1));
+    // At most one refresh (none here: one was tried moments ago, so the
+    // refused token is the fresh one), never a loop.
+    assert!(
+        world.counters().create_token <= refreshes + 1,
+        "one refresh at most"
+    );
     assert!(
         text(&output.stderr).contains("ssoflow login"),
         "{}",
@@ -226,7 +234,6 @@ fn a_401_refreshes_the_token_once_and_goes_on() {
     );
     // Throttled on every attempt: after the budget, what happened and what to do.
     std::fs::remove_file(world.role_file("111122223333", "AdministratorAccess")).ok();
-    world.login();
     world
         .emulator
         .with_service(|s| s.inject_portal_faults(Fault::Status(429), 5));
@@ -342,6 +349,16 @@ fn status_shows_both_clocks_and_logout_ends_the_portal_session() {
     let world = World::new("logout", |_| {});
     world.login();
     ok(&world.run(&["credentials", "--profile", "admin"]));
+    // And one fetched by flags, for a role no profile names.
+    ok(&world.run(&[
+        "credentials",
+        "--sso-session",
+        "it",
+        "--account-id",
+        "444455556666",
+        "--role-name",
+        "Billing",
+    ]));
     let status = ok(&world.run(&["status", "--sso-session", "it"]));
     assert!(
         status.contains("role AdministratorAccess in account 111122223333: credentials until"),
@@ -349,7 +366,8 @@ fn status_shows_both_clocks_and_logout_ends_the_portal_session() {
     );
     let out = ok(&world.run(&["logout", "--sso-session", "it"]));
     assert!(out.contains("ended the portal session"), "{out}");
-    assert!(out.contains("removed 1 cached role credential"), "{out}");
+    assert!(out.contains("removed 2 cached role credential"), "{out}");
+    assert!(!world.role_file("444455556666", "Billing").exists());
     assert_eq!(world.counters().logout, 1);
     assert!(
         !world
@@ -445,4 +463,91 @@ fn twenty_processes_for_four_roles_without_a_token_make_one_sign_in() {
         "one sign-in for every role"
     );
     assert_eq!(counters.get_role_credentials, 4, "one fetch per role");
+}
+
+#[test]
+fn a_denied_sign_in_is_not_started_again_by_the_processes_that_waited_for_it() {
+    let world = World::new("storm-denied", |config| config.service.auto_approve = None);
+    let children: Vec<_> = (0..5)
+        .map(|_| {
+            world
+                .command(&[
+                    "credentials",
+                    "--profile",
+                    "admin",
+                    "--sign-in",
+                    "always",
+                    "--use-device-code",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // The person denies the one code that is shown.
+    let started = Instant::now();
+    loop {
+        let pending = world
+            .emulator
+            .with_service(|s| s.pending(std::time::SystemTime::now()));
+        if let Some(code) = pending.first() {
+            world
+                .emulator
+                .with_service(|s| s.deny(&code.user_code, std::time::SystemTime::now()))
+                .unwrap();
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no code was shown"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+        assert!(output.stdout.is_empty());
+    }
+    assert_eq!(
+        world.counters().start_device_authorization,
+        1,
+        "one prompt, not five"
+    );
+}
+
+#[test]
+fn accounts_replace_the_token_once_after_a_401_and_then_stop() {
+    let world = World::new("accounts-401", |_| {});
+    world.login();
+    let before = world.counters();
+    world
+        .emulator
+        .with_service(|s| s.inject_portal_faults(Fault::Status(401), 1));
+    ok(&world.run(&["accounts", "--sso-session", "it", "--refresh"]));
+    assert_eq!(
+        world.counters().create_token,
+        before.create_token + 1,
+        "one refresh"
+    );
+    // A session the portal no longer takes: one more refresh at most, then stop.
+    world
+        .emulator
+        .with_service(|s| s.inject_portal_faults(Fault::Status(401), 100));
+    let output = world.run(&["accounts", "--sso-session", "it", "--refresh"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("ssoflow login --sso-session it"),
+        "{}",
+        text(&output.stderr)
+    );
+    let after = world.counters();
+    assert!(
+        after.create_token <= before.create_token + 2,
+        "no refresh per account"
+    );
+    assert!(
+        after.list_account_roles < 10,
+        "stopped instead of failing account by account"
+    );
 }

@@ -186,7 +186,9 @@ impl PortalError {
 
     /// Whether a later try may succeed: throttling and server errors.
     pub(crate) fn is_transient(&self) -> bool {
-        self.code == PortalErrorCode::TooManyRequests || self.status >= 500
+        // A bare 429 counts too: throttling may come from a layer in front
+        // of the portal that names no code (`portal-api.md` §2).
+        self.code == PortalErrorCode::TooManyRequests || self.status == 429 || self.status >= 500
     }
 }
 

@@ -216,8 +216,19 @@ impl TokenCache {
         key: &TokenKey,
         timeout: Duration,
     ) -> Result<SignInLock, CacheError> {
-        let path = self.dir.join(format!("{}.signin.lock", key.file_name()));
-        lock_file(&self.dir, &path, timeout).map(|file| SignInLock { _file: file })
+        lock_file(&self.dir, &self.sign_in_lock_path(key), timeout).map(|file| SignInLock { file })
+    }
+
+    /// The sign-in lock if nobody holds it, else `None` at once: a caller
+    /// that finds another process signing in waits for that one's result
+    /// (with [`TokenCache::lock_sign_in`]) rather than signing in after it.
+    pub fn try_lock_sign_in(&self, key: &TokenKey) -> Result<Option<SignInLock>, CacheError> {
+        try_lock_file(&self.dir, &self.sign_in_lock_path(key))
+            .map(|file| file.map(|file| SignInLock { file }))
+    }
+
+    fn sign_in_lock_path(&self, key: &TokenKey) -> PathBuf {
+        self.dir.join(format!("{}.signin.lock", key.file_name()))
     }
 
     fn lock_path(&self, key: &TokenKey) -> PathBuf {
@@ -320,7 +331,7 @@ pub(crate) fn try_lock_file(dir: &Path, path: &Path) -> Result<Option<File>, Cac
 /// process dies.
 #[derive(Debug)]
 pub struct SignInLock {
-    _file: File,
+    file: File,
 }
 
 /// Held while this process refreshes a token; dropping it lets the next
@@ -338,18 +349,42 @@ impl RefreshLock {
     /// When the last refresh attempt started, by whichever process; `None`
     /// if never (or the lock file holds anything else).
     pub fn last_attempt(&self) -> Option<std::time::SystemTime> {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut (&self.file), &mut text).ok()?;
-        crate::timestamp::parse(text.trim()).ok()
+        read_time(&self.file)
     }
 
     /// Records that a refresh attempt starts at `at`.
     pub fn record_attempt(&mut self, at: std::time::SystemTime) -> std::io::Result<()> {
-        use std::io::{Seek, Write};
-        self.file.set_len(0)?;
-        self.file.seek(std::io::SeekFrom::Start(0))?;
-        self.file.write_all(crate::timestamp::format(at).as_bytes())
+        write_time(&mut self.file, at)
     }
+}
+
+impl SignInLock {
+    /// When a sign-in last failed, by whichever process; `None` if none did
+    /// (or the lock file holds anything else). A process that waited for
+    /// the lock and finds a failure after it started waiting does not
+    /// prompt the person again.
+    pub fn last_failure(&self) -> Option<std::time::SystemTime> {
+        read_time(&self.file)
+    }
+
+    /// Records that a sign-in failed at `at`.
+    pub fn record_failure(&mut self, at: std::time::SystemTime) -> std::io::Result<()> {
+        write_time(&mut self.file, at)
+    }
+}
+
+/// The time a lock file remembers.
+fn read_time(file: &File) -> Option<std::time::SystemTime> {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut (&*file), &mut text).ok()?;
+    crate::timestamp::parse(text.trim()).ok()
+}
+
+fn write_time(file: &mut File, at: std::time::SystemTime) -> std::io::Result<()> {
+    use std::io::{Seek, Write};
+    file.set_len(0)?;
+    file.seek(std::io::SeekFrom::Start(0))?;
+    file.write_all(crate::timestamp::format(at).as_bytes())
 }
 
 /// Cache files are a few KiB; anything larger is not one of them, and is not

@@ -298,9 +298,16 @@ impl TokenSource {
         if cached.access_token != *rejected && cached.expires_at > wall_now {
             return Ok(RefreshPlan::Ready(provided(&cached, false, None)));
         }
+        // Once per rejection, across processes: a refresh tried moments
+        // ago already produced the token that was refused again.
+        let tried_recently = lock.last_attempt().is_some_and(|at| {
+            wall_now
+                .duration_since(at)
+                .is_ok_and(|since| since < self.policy.retry_after)
+        });
         let Some(token) = cached
             .refreshable()
-            .filter(|_| cached.refreshable_at(wall_now))
+            .filter(|_| cached.refreshable_at(wall_now) && !tried_recently)
         else {
             return Err(ProviderError::Rejected);
         };

@@ -168,17 +168,21 @@ impl PortalRequest for ListAccounts {
 
     fn absorb(&mut self, body: &[u8]) -> Result<Option<String>, DecodeError> {
         let r: wire::ListAccountsResponse = wire::decode(body)?;
+        // The whole page or nothing: a retry of a page that failed half-way
+        // must not add its first items twice.
+        let mut page = Vec::new();
         for a in r.account_list.unwrap_or_default() {
             let account_id = a
                 .account_id
                 .filter(|id| !id.is_empty())
                 .ok_or(DecodeError::MissingMember("accountId"))?;
-            self.accounts.push(Account {
+            page.push(Account {
                 account_id,
                 account_name: a.account_name.filter(|n| !n.is_empty()),
                 email_address: a.email_address.filter(|e| !e.is_empty()),
             });
         }
+        self.accounts.extend(page);
         let next = r.next_token.filter(|t| !t.is_empty());
         self.done = next.is_none();
         Ok(next)
@@ -230,16 +234,18 @@ impl PortalRequest for ListAccountRoles {
 
     fn absorb(&mut self, body: &[u8]) -> Result<Option<String>, DecodeError> {
         let r: wire::ListAccountRolesResponse = wire::decode(body)?;
+        let mut page = Vec::new();
         for role in r.role_list.unwrap_or_default() {
             let role_name = role
                 .role_name
                 .filter(|n| !n.is_empty())
                 .ok_or(DecodeError::MissingMember("roleName"))?;
-            self.roles.push(AccountRole {
+            page.push(AccountRole {
                 account_id: role.account_id.unwrap_or_else(|| self.account_id.clone()),
                 role_name,
             });
         }
+        self.roles.extend(page);
         let next = r.next_token.filter(|t| !t.is_empty());
         self.done = next.is_none();
         Ok(next)
@@ -774,6 +780,31 @@ mod tests {
     }
 
     #[test]
+    fn a_page_that_fails_half_way_is_not_counted_twice() {
+        let t0 = Instant::now();
+        let mut c = call(ListAccounts::new(), t0, 1);
+        run(&mut c, t0, |i| match i {
+            0 => ok(r#"{"accountList":[{"accountId":"1"},{"accountName":"no id"}]}"#),
+            _ => ok(r#"{"accountList":[{"accountId":"1"},{"accountId":"2"}]}"#),
+        });
+        let Some(PortalOutcome::Answered(accounts)) = c.outcome() else {
+            panic!("{:?}", c.outcome())
+        };
+        assert_eq!(accounts.len(), 2, "{accounts:?}");
+        // A 429 without a code is throttling too.
+        let mut c = call(Logout::new(), t0, 1);
+        let (sent, _) = run(&mut c, t0, |i| match i {
+            0 => {
+                let mut r = http::Response::new(Vec::new());
+                *r.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
+                r
+            }
+            _ => ok(""),
+        });
+        assert_eq!(sent.len(), 2);
+    }
+
+    #[test]
     fn a_repeated_page_token_stops_the_listing() {
         let t0 = Instant::now();
         let mut c = call(ListAccountRoles::new("1"), t0, 1);
@@ -910,6 +941,9 @@ mod tests {
                     None => prop_assert!(c.outcome().is_some()),
                 }
             }
+            // Whatever the answers, the budget ends it: at most five
+            // attempts per page, and no page here has a next token.
+            prop_assert!(c.outcome().is_some(), "still calling after 60 answers");
         }
     }
 }

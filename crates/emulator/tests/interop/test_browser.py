@@ -19,6 +19,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -106,11 +107,28 @@ def navigation_status(browser: WebDriver) -> int | None:
     )
 
 
+def page_left(old_page: WebElement) -> Callable[[WebDriver], bool]:
+    """A wait condition: the page `old_page` belonged to is gone. Selenium's
+    ``staleness_of`` knows only StaleElementReferenceException; Chromium
+    sometimes answers for a replaced document with a plain WebDriver error
+    ("Node with given id does not belong to the document"), which means the
+    same."""
+
+    def gone(_: WebDriver) -> bool:
+        try:
+            old_page.is_enabled()
+            return False
+        except WebDriverException:
+            return True
+
+    return gone
+
+
 def click_and_wait(browser: WebDriver, button_id: str, next_id: str) -> WebElement:
     """Clicks a submit button and waits for the next page's element."""
     old_page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.ID, button_id).click()
-    WebDriverWait(browser, PAGE_TIMEOUT_S).until(expected_conditions.staleness_of(old_page))
+    WebDriverWait(browser, PAGE_TIMEOUT_S).until(page_left(old_page))
     return wait_for(browser, next_id)
 
 

@@ -23,10 +23,9 @@ from urllib.parse import urlsplit
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from test_browser import PAGE_TIMEOUT_S, browser, screenshot, wait_for  # noqa: F401 (fixtures)
+from test_browser import PAGE_TIMEOUT_S, browser, page_left, screenshot, wait_for  # noqa: F401 (fixtures)
 from test_cli_cache import TOKEN_FILE, Home, ssoflow_binary
 
 if TYPE_CHECKING:
@@ -105,7 +104,7 @@ def allow(browser: WebDriver, login: Login, screenshot: Callable[[str], Path] | 
         screenshot("consent")
     old_page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.ID, "allow").click()
-    WebDriverWait(browser, PAGE_TIMEOUT_S).until(expected_conditions.staleness_of(old_page))
+    WebDriverWait(browser, PAGE_TIMEOUT_S).until(page_left(old_page))
 
 
 def test_allow_in_chromium_finishes_ssoflow_login(
@@ -160,7 +159,7 @@ def test_deny_in_chromium_ends_ssoflow_login(
     wait_for(browser, "deny")
     old_page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.ID, "deny").click()
-    WebDriverWait(browser, PAGE_TIMEOUT_S).until(expected_conditions.staleness_of(old_page))
+    WebDriverWait(browser, PAGE_TIMEOUT_S).until(page_left(old_page))
     assert outcome(browser) == "denied"
     screenshot("denied")
     code, events, err = login.finish()
