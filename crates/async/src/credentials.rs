@@ -7,19 +7,18 @@
 use std::time::Duration;
 
 use ssoflow_core::drive::DriveError;
-use ssoflow_core::portal::{GetRoleCredentials, PortalErrorCode, RoleCredentials};
+use ssoflow_core::portal::{GetRoleCredentials, RoleCredentials};
 use ssoflow_core::secret::AccessToken;
-use ssoflow_core::{Endpoint, FlowError, PortalCall};
+use ssoflow_core::{Endpoint, PortalCall};
 use ssoflow_files::{
-    CacheError, CredentialsError, RoleCache, RoleCacheKey, RoleFetchLock, RoleSource,
+    CacheError, CredentialsError, FETCH_LOCK_TIMEOUT, RoleCache, RoleCacheKey, RoleFetchLock,
+    RoleSource,
 };
 use tokio::sync::Mutex;
 
 use crate::provider::AsyncTokenProvider;
 use crate::{AsyncClock, AsyncDriver, AsyncTransport};
 
-/// How long a task waits for another process's fetch before giving up.
-const FETCH_LOCK_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// How often a task retries a fetch lock another process holds.
 const LOCK_RETRY: Duration = Duration::from_millis(25);
 
@@ -76,7 +75,7 @@ impl<T: AsyncTransport, C: AsyncClock> AsyncCredentialsProvider<T, C> {
         }
         let token = self.tokens.token().await.map_err(CredentialsError::Token)?;
         let credentials = match self.fetch(&token.access_token).await {
-            Err(error) if unauthorized(&error) => {
+            Err(error) if error.is_portal_unauthorized() => {
                 let replacement = self
                     .tokens
                     .token_rejected(&token.access_token)
@@ -126,8 +125,4 @@ impl<T: AsyncTransport, C: AsyncClock> AsyncCredentialsProvider<T, C> {
             clock.sleep_until(clock.now() + LOCK_RETRY).await;
         }
     }
-}
-
-fn unauthorized(error: &DriveError) -> bool {
-    matches!(error, DriveError::Flow(FlowError::Portal { error, .. }) if error.code == PortalErrorCode::Unauthorized)
 }

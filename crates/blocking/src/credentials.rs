@@ -5,20 +5,17 @@
 //! entry's lock file).
 
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
 
 use ssoflow_core::drive::DriveError;
-use ssoflow_core::portal::{GetRoleCredentials, PortalErrorCode, RoleCredentials};
-use ssoflow_core::{Endpoint, FlowError, PortalCall};
-use ssoflow_files::{CredentialsError, ProviderError, RoleCache, RoleCacheKey, RoleSource};
+use ssoflow_core::portal::{GetRoleCredentials, RoleCredentials};
+use ssoflow_core::{Endpoint, PortalCall};
+use ssoflow_files::{
+    CredentialsError, FETCH_LOCK_TIMEOUT, ProviderError, RoleCache, RoleCacheKey, RoleSource,
+};
 
 use crate::driver::Driver;
 use crate::provider::TokenProvider;
 use crate::transport::{Clock, Transport};
-
-/// How long a caller waits for another process's fetch (which may include
-/// a sign-in) before giving up.
-pub const FETCH_LOCK_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// Credentials a provider hands out, with whether this call fetched them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,7 +113,7 @@ impl<T: Transport, C: Clock> CredentialsProvider<T, C> {
             Err(error) => return Err(CredentialsError::Token(error)),
         };
         let credentials = match self.fetch(driver, &token.access_token) {
-            Err(error) if unauthorized(&error) => {
+            Err(error) if error.is_portal_unauthorized() => {
                 // The portal no longer takes this token: refresh once, then
                 // ask again; a second refusal means signing in again.
                 let replacement = self
@@ -157,10 +154,6 @@ fn provided(credentials: RoleCredentials, fetched: bool) -> ProvidedCredentials 
         credentials,
         fetched,
     }
-}
-
-fn unauthorized(error: &DriveError) -> bool {
-    matches!(error, DriveError::Flow(FlowError::Portal { error, .. }) if error.code == PortalErrorCode::Unauthorized)
 }
 
 /// Randomness for the retry jitter: each process waits differently.

@@ -41,12 +41,12 @@ mod provider;
 mod transport;
 mod ureq_transport;
 
-pub use credentials::{CredentialsProvider, FETCH_LOCK_TIMEOUT, ProvidedCredentials};
+pub use credentials::{CredentialsProvider, ProvidedCredentials};
 pub use driver::{Driver, Error};
 pub use loopback::{CallbackListener, LoopbackListener};
 pub use provider::TokenProvider;
 pub use ssoflow_core::drive::{SignIn, TransportError};
-pub use ssoflow_files::{CredentialsError, ProvidedToken, ProviderError};
+pub use ssoflow_files::{CredentialsError, FETCH_LOCK_TIMEOUT, ProvidedToken, ProviderError};
 pub use transport::{Clock, SystemClock, Transport};
 pub use ureq_transport::{UreqConfig, UreqTransport};
 

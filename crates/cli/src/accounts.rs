@@ -10,11 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use ssoflow_blocking::{Driver, SystemClock, TokenProvider, UreqTransport};
 use ssoflow_core::drive::DriveError;
-use ssoflow_core::portal::{
-    Account, AccountRole, ListAccountRoles, ListAccounts, PortalErrorCode, PortalRequest,
-};
+use ssoflow_core::portal::{Account, AccountRole, ListAccountRoles, ListAccounts, PortalRequest};
 use ssoflow_core::secret::AccessToken;
-use ssoflow_core::{Endpoint, FlowError, PortalCall};
+use ssoflow_core::{Endpoint, PortalCall};
 
 use crate::login::Output;
 use crate::printable::printable;
@@ -258,7 +256,7 @@ impl Caller<'_> {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         match self.once(make(), &used) {
-            Err(error) if unauthorized(&error) => {
+            Err(error) if error.is_portal_unauthorized() => {
                 let mut current = self.token.lock().unwrap_or_else(PoisonError::into_inner);
                 if *current == used && !self.replaced.swap(true, Ordering::Relaxed) {
                     *current = self
@@ -272,7 +270,7 @@ impl Caller<'_> {
                 let replaced = current.clone();
                 drop(current);
                 self.once(make(), &replaced).map_err(|e| {
-                    if unauthorized(&e) {
+                    if e.is_portal_unauthorized() {
                         (self.hint)(&e)
                     } else {
                         CliError::failure(e.to_string())
@@ -449,10 +447,6 @@ impl ListingCache {
             let _ = ssoflow_files::write_atomically(&self.path, &bytes);
         }
     }
-}
-
-fn unauthorized(error: &DriveError) -> bool {
-    matches!(error, DriveError::Flow(FlowError::Portal { error, .. }) if error.code == PortalErrorCode::Unauthorized)
 }
 
 /// The AWS CLI's order (`portal-api.md` §5): by name, else email, else id,

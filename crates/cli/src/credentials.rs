@@ -15,8 +15,9 @@ use ssoflow_blocking::{
     UreqTransport,
 };
 use ssoflow_core::Endpoint;
+use ssoflow_core::portal::RoleCredentials;
 use ssoflow_files::config::EndpointChoice;
-use ssoflow_files::{RoleCache, RoleCacheKey};
+use ssoflow_files::{RoleCache, RoleCacheKey, RoleSource};
 
 use crate::export::{ExportFormat, Exported, render};
 use crate::login::{LoginArgs, Output};
@@ -85,14 +86,9 @@ pub(crate) fn run(context: &Context, args: &CredentialsArgs) -> Result<(), CliEr
     };
     let roles = RoleCache::in_home(&places.home);
     // The warm path reads one file and nothing else: no token, no config of the portal.
-    if let Some(cached) = roles.read_fresh(&key, SystemTime::now()) {
-        return print(
-            args.format,
-            &cached.to_credentials(&key.account_id).access_key_id,
-            cached.secret_access_key.secret(),
-            cached.session_token.secret(),
-            cached.expiration,
-        );
+    let warm = RoleSource::new(key.clone(), roles.clone()).check(&mut None, SystemTime::now());
+    if let Some(credentials) = warm {
+        return print(args.format, &credentials);
     }
     let portal = match &args.portal_url {
         Some(url) => Endpoint::from_url(url)
@@ -185,34 +181,19 @@ pub(crate) fn run(context: &Context, args: &CredentialsArgs) -> Result<(), CliEr
         }
     });
     match result {
-        Ok(provided) => {
-            let c = provided.credentials;
-            print(
-                args.format,
-                &c.access_key_id,
-                c.secret_access_key.secret(),
-                c.session_token.secret(),
-                c.expiration,
-            )
-        }
+        Ok(provided) => print(args.format, &provided.credentials),
         Err(error) => Err(CliError::failure(hint(&error, &session.selector_flags))),
     }
 }
 
-fn print(
-    format: ExportFormat,
-    access_key_id: &str,
-    secret_access_key: &str,
-    session_token: &str,
-    expiration: SystemTime,
-) -> Result<(), CliError> {
+fn print(format: ExportFormat, credentials: &RoleCredentials) -> Result<(), CliError> {
     let text = render(
         format,
         &Exported {
-            access_key_id,
-            secret_access_key,
-            session_token: Some(session_token),
-            expiration: Some(expiration),
+            access_key_id: &credentials.access_key_id,
+            secret_access_key: credentials.secret_access_key.secret(),
+            session_token: Some(credentials.session_token.secret()),
+            expiration: Some(credentials.expiration),
         },
     );
     let mut out = std::io::stdout().lock();

@@ -145,6 +145,18 @@ impl std::fmt::Display for DriveError {
     }
 }
 
+impl DriveError {
+    /// Whether the SSO portal refused the access token (401): a caller may
+    /// get one replacement token (a refresh) and try once more.
+    pub fn is_portal_unauthorized(&self) -> bool {
+        matches!(
+            self,
+            DriveError::Flow(FlowError::Portal { error, .. })
+                if error.code == crate::portal::PortalErrorCode::Unauthorized
+        )
+    }
+}
+
 impl std::error::Error for DriveError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

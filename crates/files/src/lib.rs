@@ -27,8 +27,8 @@ mod token_file;
 pub use atomic::{create_private_dir, write_atomically};
 pub use cache::{CacheError, RefreshLock, SignInLock, TokenCache, TokenKey};
 pub use provider::{
-    Check, CredentialsError, LOCK_TIMEOUT, PendingRefresh, ProvidedToken, ProviderError,
-    RefreshPlan, RefreshPolicy, TokenSource, TokenStep,
+    Check, CredentialsError, FETCH_LOCK_TIMEOUT, LOCK_TIMEOUT, PendingRefresh, ProvidedToken,
+    ProviderError, RefreshPlan, RefreshPolicy, TokenSource, TokenStep,
 };
 pub use registration_file::{CachedRegistration, RegistrationKey};
 pub use role_cache::{

@@ -22,6 +22,10 @@ use crate::token_file::CachedToken;
 /// How long a provider waits for another process's refresh before giving up.
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a credentials provider waits for another process's fetch of
+/// the same role, which may include a sign-in, before giving up.
+pub const FETCH_LOCK_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
 /// The token a provider hands out, with what happened on the way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProvidedToken {
