@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ssoflow_test_transport::{AutoApprove, ServiceConfig};
 
-use crate::{AccountsFile, EmulatorConfig};
+use crate::{AccountsFile, EmulatorConfig, TlsSettings};
 
 /// The emulator's flags. Durations take a unit (`90s`, `10m`, `8h`, `90d`,
 /// `500ms`); a bare number is seconds.
@@ -66,6 +66,38 @@ pub struct EmulatorArgs {
     /// Default: no limit.
     #[arg(long, value_name = "N")]
     pub portal_rate_limit: Option<u32>,
+    /// Serve HTTPS instead of HTTP on the same port, with a certificate for
+    /// 127.0.0.1, ::1 and localhost signed by a CA generated at start-up
+    /// (its key never leaves the process); see --tls-ca-out.
+    #[arg(long)]
+    pub tls: bool,
+    /// One more DNS name or IP address for the generated certificate
+    /// (repeatable), e.g. the name other hosts use for a --bind address.
+    #[arg(
+        long = "tls-host",
+        value_name = "NAME_OR_IP",
+        value_parser = parse_tls_host,
+        requires = "tls",
+        conflicts_with = "tls_cert"
+    )]
+    pub tls_hosts: Vec<String>,
+    /// Write the generated CA's certificate (PEM) to PATH before the base URL
+    /// is printed, for clients to trust (AWS_CA_BUNDLE=PATH). Not with
+    /// --tls-cert: the emulator has no CA then.
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "tls",
+        conflicts_with = "tls_cert"
+    )]
+    pub tls_ca_out: Option<PathBuf>,
+    /// Serve this certificate chain instead of a generated one (PEM, the
+    /// server's certificate first, then intermediates); implies --tls.
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, RSA or EC, unencrypted).
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl EmulatorArgs {
@@ -96,8 +128,34 @@ impl EmulatorArgs {
                 ..ServiceConfig::default()
             },
             state_file: self.state_file.clone(),
+            tls: self.tls_settings(),
             ..EmulatorConfig::default()
         }
+    }
+
+    fn tls_settings(&self) -> Option<TlsSettings> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(certificate_chain), Some(private_key)) => Some(TlsSettings::FromFiles {
+                certificate_chain: certificate_chain.clone(),
+                private_key: private_key.clone(),
+            }),
+            _ if self.tls => Some(TlsSettings::Generated {
+                extra_hosts: self.tls_hosts.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A `--tls-host` value: an IP address or a DNS name, checked here so that a
+/// typo is a usage error naming the flag.
+fn parse_tls_host(text: &str) -> Result<String, String> {
+    match rustls_pki_types::ServerName::try_from(text) {
+        Ok(_) => Ok(text.to_owned()),
+        Err(_) => Err(format!(
+            "{text:?} is neither an IP address nor a DNS name; give e.g. 192.168.1.10 or \
+             emulator.test"
+        )),
     }
 }
 
@@ -182,6 +240,7 @@ mod tests {
         assert_eq!(config.service.accounts, real.accounts);
         assert_eq!(config.service.role_session_ttl, real.role_session_ttl);
         assert_eq!(config.service.portal_rate_limit, None);
+        assert_eq!(config.tls, None);
     }
 
     #[test]
@@ -248,6 +307,70 @@ mod tests {
             .to_string();
         assert!(error.contains("--accounts"), "{error}");
         assert!(error.contains("cannot read the accounts file"), "{error}");
+    }
+
+    #[test]
+    fn tls_is_generated_or_from_files() {
+        let generated = parse(&[
+            "--tls",
+            "--tls-host",
+            "emulator.test",
+            "--tls-host",
+            "10.0.0.1",
+        ])
+        .unwrap();
+        assert_eq!(
+            generated.tls,
+            Some(TlsSettings::Generated {
+                extra_hosts: vec!["emulator.test".to_owned(), "10.0.0.1".to_owned()]
+            })
+        );
+        let ca_out = parse(&["--tls", "--tls-ca-out", "/tmp/ca.pem"]).unwrap();
+        assert!(matches!(ca_out.tls, Some(TlsSettings::Generated { .. })));
+        let files = parse(&["--tls-cert", "/tmp/c.pem", "--tls-key", "/tmp/k.pem"]).unwrap();
+        assert_eq!(
+            files.tls,
+            Some(TlsSettings::FromFiles {
+                certificate_chain: PathBuf::from("/tmp/c.pem"),
+                private_key: PathBuf::from("/tmp/k.pem"),
+            })
+        );
+        let both = parse(&[
+            "--tls",
+            "--tls-cert",
+            "/tmp/c.pem",
+            "--tls-key",
+            "/tmp/k.pem",
+        ])
+        .unwrap();
+        assert_eq!(both.tls, files.tls);
+    }
+
+    #[test]
+    fn tls_flags_that_cannot_work_together_are_usage_errors() {
+        let error = |argv: &[&str]| parse(argv).err().map(|e| e.to_string()).unwrap_or_default();
+        let no_ca = error(&[
+            "--tls",
+            "--tls-cert",
+            "/tmp/c.pem",
+            "--tls-key",
+            "/tmp/k.pem",
+            "--tls-ca-out",
+            "/tmp/ca.pem",
+        ]);
+        assert!(
+            no_ca.contains("--tls-ca-out") && no_ca.contains("--tls-cert"),
+            "{no_ca}"
+        );
+        let no_key = error(&["--tls-cert", "/tmp/c.pem"]);
+        assert!(no_key.contains("--tls-key"), "{no_key}");
+        let no_tls = error(&["--tls-ca-out", "/tmp/ca.pem"]);
+        assert!(no_tls.contains("--tls"), "{no_tls}");
+        let bad_host = error(&["--tls", "--tls-host", "not a host"]);
+        assert!(
+            bad_host.contains("--tls-host") && bad_host.contains("emulator.test"),
+            "{bad_host}"
+        );
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The emulator as a foreground command, shared by the `ssoflow-emulator`
 //! binary and the `ssoflow emulator` command: start, print the base URL as
 //! the first line on stdout, explain on stderr, serve until Ctrl-C or SIGTERM.
+//! With `--tls-ca-out`, the CA's certificate is written before the base URL
+//! is printed, so whoever reads that line can use the file at once.
 
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use crate::{ADMIN_PREFIX, AUTHORIZE_PATH, Emulator, EmulatorArgs, VERIFICATION_PATH};
+use crate::{ADMIN_PREFIX, AUTHORIZE_PATH, Emulator, EmulatorArgs, TlsSettings, VERIFICATION_PATH};
 
 /// Runs an emulator configured by `args` until Ctrl-C or SIGTERM, on a
 /// runtime of its own; the exit code says whether it started and stopped
@@ -32,6 +34,7 @@ async fn run(args: &EmulatorArgs) -> ExitCode {
         Some(file) => format!("from {}", file.path.display()),
         None => "built in".to_owned(),
     };
+    let tls = config.tls.clone();
     let emulator = match Emulator::start(config).await {
         Ok(emulator) => emulator,
         Err(error) => {
@@ -40,6 +43,19 @@ async fn run(args: &EmulatorArgs) -> ExitCode {
         }
     };
     let base = emulator.base_url().to_owned();
+    if let (Some(path), Some(pem)) = (&args.tls_ca_out, emulator.tls_ca_pem()) {
+        // The same atomic write as the state file's: a reader that sees the
+        // file sees all of it.
+        if let Err(error) = ssoflow_files::write_atomically(path, pem.as_bytes()) {
+            eprintln!(
+                "ssoflow-emulator: cannot write the CA certificate to {}: {error}; choose a \
+                 --tls-ca-out path in a directory you can write to",
+                path.display()
+            );
+            let _ = emulator.stop().await;
+            return ExitCode::FAILURE;
+        }
+    }
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{base}");
     let _ = stdout.flush();
@@ -62,13 +78,44 @@ async fn run(args: &EmulatorArgs) -> ExitCode {
         "  admin API          {base}{ADMIN_PREFIX}/ (pending, approve, deny, faults, counters, \
          accounts)"
     );
+    match &tls {
+        Some(TlsSettings::Generated { extra_hosts }) => {
+            // Already checked when the certificate was made.
+            let names = crate::tls::certificate_names(emulator.local_addr().ip(), extra_hosts)
+                .unwrap_or_default();
+            eprintln!(
+                "  TLS                certificate for {} from a CA generated at start-up",
+                names.join(", ")
+            );
+            match &args.tls_ca_out {
+                Some(path) => eprintln!("  CA certificate     {}", path.display()),
+                None => eprintln!(
+                    "  CA certificate     not written (use --tls-ca-out PATH, then \
+                     AWS_CA_BUNDLE=PATH)"
+                ),
+            }
+        }
+        Some(TlsSettings::FromFiles {
+            certificate_chain, ..
+        }) => eprintln!(
+            "  TLS                certificate {}",
+            certificate_chain.display()
+        ),
+        None => {}
+    }
     match &state_file {
         Some(path) => eprintln!("  state file         {}", path.display()),
         None => eprintln!("  state              in memory only (use --state-file to keep it)"),
     }
+    let ca_bundle = match &args.tls_ca_out {
+        Some(path) if emulator.tls_ca_pem().is_some() => {
+            format!("AWS_CA_BUNDLE={} ", path.display())
+        }
+        _ => String::new(),
+    };
     eprintln!(
-        "  try it             AWS_ENDPOINT_URL_SSO_OIDC={base} AWS_ENDPOINT_URL_SSO={base} \
-         aws sso login --sso-session NAME"
+        "  try it             {ca_bundle}AWS_ENDPOINT_URL_SSO_OIDC={base} \
+         AWS_ENDPOINT_URL_SSO={base} aws sso login --sso-session NAME"
     );
     eprintln!("Press Ctrl-C to stop.");
 

@@ -18,9 +18,13 @@
 //! access tokens it issued, with the accounts of
 //! [`ServiceConfig::accounts`] (or an [`AccountsFile`]); the admin API under
 //! `/_emulator/` (see the crate's README); a state file that survives
-//! restarts. **Out of scope:** TLS, CreateTokenWithIAM (refused plainly), a
-//! sign-in step before consent, AWS services that would accept the role
-//! credentials it hands out.
+//! restarts; HTTPS instead of HTTP on request ([`EmulatorConfig::tls`]),
+//! with a certificate from a CA made at start-up or the user's own; each
+//! request logged as a `tracing` event at info level (request id, method,
+//! path, status, latency; never a body, token, code or secret), seen by
+//! whoever installs a subscriber. **Out of scope:** HTTP/2,
+//! CreateTokenWithIAM (refused plainly), a sign-in step before consent, AWS
+//! services that would accept the role credentials it hands out.
 //!
 //! # Example: a client registers over real HTTP
 //!
@@ -33,6 +37,36 @@
 //!     .send(r#"{"clientName":"my-tool","clientType":"public","scopes":["sso:account:access"]}"#)?;
 //! assert_eq!(response.status(), 200);
 //! assert!(response.headers().contains_key("x-amzn-requestid"));
+//! emulator.stop()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Example: HTTPS, with the generated CA trusted by the client
+//!
+//! ```
+//! use ssoflow_emulator::{EmulatorConfig, EmulatorThread, TlsSettings};
+//!
+//! let emulator = EmulatorThread::start(EmulatorConfig {
+//!     tls: Some(TlsSettings::Generated { extra_hosts: Vec::new() }),
+//!     ..EmulatorConfig::default()
+//! })?;
+//! assert!(emulator.base_url().starts_with("https://127.0.0.1:"));
+//! // Write it to a file for AWS_CA_BUNDLE, or give it to the client directly:
+//! let ca_pem = emulator.tls_ca_pem().expect("a generated CA");
+//! let ca = ureq::tls::Certificate::from_pem(ca_pem.as_bytes())?;
+//! let agent: ureq::Agent = ureq::Agent::config_builder()
+//!     .tls_config(
+//!         ureq::tls::TlsConfig::builder()
+//!             .root_certs(ureq::tls::RootCerts::new_with_certs(&[ca]))
+//!             .build(),
+//!     )
+//!     .build()
+//!     .into();
+//! let response = agent
+//!     .post(format!("{}/client/register", emulator.base_url()))
+//!     .content_type("application/json")
+//!     .send(r#"{"clientName":"my-tool","clientType":"public","scopes":["sso:account:access"]}"#)?;
+//! assert_eq!(response.status(), 200);
 //! emulator.stop()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -52,6 +86,7 @@ mod foreground;
 mod page;
 mod server;
 mod state_file;
+mod tls;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -68,6 +103,7 @@ pub use accounts::{AccountsFile, AccountsFileError};
 pub use args::{DurationArg, EmulatorArgs};
 pub use foreground::run_until_stopped;
 pub use state_file::StateFileError;
+pub use tls::{TlsError, TlsSettings};
 
 /// Where the verification page is served, relative to the base URL.
 pub const VERIFICATION_PATH: &str = "/device";
@@ -83,8 +119,8 @@ pub const ADMIN_PREFIX: &str = "/_emulator";
 
 /// How the emulator listens and behaves. [`Default`] gives a free port on
 /// 127.0.0.1, the real service's lifetimes (see [`ServiceConfig`]), no state
-/// file, a 256 KiB body limit with 10 s to send it, and a one-minute lockout
-/// after five wrong codes.
+/// file, a 256 KiB body limit with 10 s to send it, a one-minute lockout
+/// after five wrong codes, and plain HTTP.
 #[derive(Debug, Clone)]
 pub struct EmulatorConfig {
     /// The address to listen on; port 0 picks a free one. Only loopback
@@ -112,6 +148,10 @@ pub struct EmulatorConfig {
     pub wrong_code_limit: u32,
     /// How long an address that entered too many unknown codes must wait.
     pub wrong_code_lockout: Duration,
+    /// Serve HTTPS (HTTP/1.1 over TLS) instead of HTTP on the same port;
+    /// `None` serves plain HTTP. With TLS the base URL starts with
+    /// `https://`, and every page and API is served over it alone.
+    pub tls: Option<TlsSettings>,
 }
 
 impl Default for EmulatorConfig {
@@ -125,6 +165,7 @@ impl Default for EmulatorConfig {
             body_read_timeout: Duration::from_secs(10),
             wrong_code_limit: 5,
             wrong_code_lockout: Duration::from_secs(60),
+            tls: None,
         }
     }
 }
@@ -150,6 +191,10 @@ pub enum EmulatorError {
     /// The state file could not be read, parsed or written.
     #[error(transparent)]
     StateFile(#[from] StateFileError),
+    /// HTTPS was asked for and could not be set up (a certificate or key
+    /// file that cannot be used, an extra host no certificate can name).
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// The runtime thread of an [`EmulatorThread`] could not be started or ended abnormally.
     #[error("the emulator thread failed: {0}")]
     Thread(String),
@@ -196,6 +241,7 @@ impl Shared {
 pub struct Emulator {
     base_url: String,
     local_addr: SocketAddr,
+    tls_ca_pem: Option<String>,
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<Result<(), EmulatorError>>,
@@ -212,12 +258,19 @@ impl std::fmt::Debug for Emulator {
 impl Emulator {
     /// Starts listening, restoring the state file if one is configured and
     /// exists. Must be called inside a tokio runtime with the time and I/O
-    /// drivers enabled. A corrupt state file is an error here, at start-up,
-    /// naming the file and what is wrong with it.
+    /// drivers enabled. A corrupt state file, or a TLS certificate or key
+    /// that cannot be used, is an error here, at start-up, naming the file
+    /// and what is wrong with it.
     pub async fn start(mut config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         if !config.bind.ip().is_loopback() && !config.allow_non_loopback {
             return Err(EmulatorError::NotLoopback(config.bind));
         }
+        // Before binding, so that a bad certificate file leaves no port taken.
+        let tls = config
+            .tls
+            .as_ref()
+            .map(|settings| tls::configure(settings, config.bind.ip()))
+            .transpose()?;
         let listener = listen(config.bind).map_err(|source| EmulatorError::Bind {
             address: config.bind,
             source,
@@ -228,7 +281,7 @@ impl Emulator {
                 address: config.bind,
                 source,
             })?;
-        let base_url = base_url(local_addr);
+        let base_url = base_url(local_addr, tls.is_some());
         config.service.verification_uri = format!("{base_url}{VERIFICATION_PATH}");
 
         let service = match &config.state_file {
@@ -255,8 +308,12 @@ impl Emulator {
             _ => None,
         };
         let router = server::router(Arc::clone(&shared));
+        let (acceptor, tls_ca_pem) = match tls {
+            Some(tls) => (Some(tls.acceptor), tls.ca_pem),
+            None => (None, None),
+        };
         let server = tokio::spawn(async move {
-            server::serve(listener, router, shutdown_rx).await;
+            server::serve(listener, router, acceptor, shutdown_rx).await;
             match writer {
                 Some(writer) => writer.finish().await,
                 None => Ok(()),
@@ -265,16 +322,26 @@ impl Emulator {
         Ok(Emulator {
             base_url,
             local_addr,
+            tls_ca_pem,
             shared,
             shutdown,
             server,
         })
     }
 
-    /// The endpoint URL to give clients, e.g. `http://127.0.0.1:40123`; the
-    /// API also answers under any path prefix of it.
+    /// The endpoint URL to give clients, e.g. `http://127.0.0.1:40123`
+    /// (`https://…` with [`EmulatorConfig::tls`]); the API also answers
+    /// under any path prefix of it.
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The PEM certificate of the CA the emulator generated for
+    /// [`TlsSettings::Generated`]: what a client must trust to reach it,
+    /// e.g. written to a file named by `AWS_CA_BUNDLE`. `None` over plain
+    /// HTTP and with [`TlsSettings::FromFiles`], where the user holds the CA.
+    pub fn tls_ca_pem(&self) -> Option<&str> {
+        self.tls_ca_pem.as_deref()
     }
 
     /// The address the emulator listens on.
@@ -306,6 +373,7 @@ impl Emulator {
 pub struct EmulatorThread {
     base_url: String,
     local_addr: SocketAddr,
+    tls_ca_pem: Option<String>,
     shared: Arc<Shared>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<(), EmulatorError>>>,
@@ -340,11 +408,12 @@ impl EmulatorThread {
                             return Ok(());
                         }
                     };
-                    let handle = (
-                        emulator.base_url.clone(),
-                        emulator.local_addr,
-                        Arc::clone(&emulator.shared),
-                    );
+                    let handle = Started {
+                        base_url: emulator.base_url.clone(),
+                        local_addr: emulator.local_addr,
+                        tls_ca_pem: emulator.tls_ca_pem.clone(),
+                        shared: Arc::clone(&emulator.shared),
+                    };
                     let _ = started_tx.send(Ok(handle));
                     // A dropped sender (the handle was dropped) also means stop.
                     let _ = stop_rx.await;
@@ -353,10 +422,11 @@ impl EmulatorThread {
             })
             .map_err(|error| EmulatorError::Thread(error.to_string()))?;
         match started_rx.recv() {
-            Ok(Ok((base_url, local_addr, shared))) => Ok(EmulatorThread {
-                base_url,
-                local_addr,
-                shared,
+            Ok(Ok(started)) => Ok(EmulatorThread {
+                base_url: started.base_url,
+                local_addr: started.local_addr,
+                tls_ca_pem: started.tls_ca_pem,
+                shared: started.shared,
                 stop: Some(stop_tx),
                 thread: Some(thread),
             }),
@@ -371,9 +441,15 @@ impl EmulatorThread {
         }
     }
 
-    /// The endpoint URL to give clients, e.g. `http://127.0.0.1:40123`.
+    /// The endpoint URL to give clients, e.g. `http://127.0.0.1:40123`
+    /// (`https://…` with [`EmulatorConfig::tls`]).
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The generated CA's PEM certificate; see [`Emulator::tls_ca_pem`].
+    pub fn tls_ca_pem(&self) -> Option<&str> {
+        self.tls_ca_pem.as_deref()
     }
 
     /// The address the emulator listens on.
@@ -404,6 +480,14 @@ impl EmulatorThread {
     }
 }
 
+/// What the emulator thread hands back once it listens.
+struct Started {
+    base_url: String,
+    local_addr: SocketAddr,
+    tls_ca_pem: Option<String>,
+    shared: Arc<Shared>,
+}
+
 impl Drop for EmulatorThread {
     fn drop(&mut self) {
         let _ = self.stop_and_join();
@@ -428,15 +512,17 @@ fn listen(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// `http://IP:PORT`, with brackets for IPv6 and 127.0.0.1 / ::1 in place of
-/// an unspecified address, which no client can connect to.
-fn base_url(addr: SocketAddr) -> String {
+/// `http://IP:PORT` (`https://` with TLS), with brackets for IPv6 and
+/// 127.0.0.1 / ::1 in place of an unspecified address, which no client can
+/// connect to (and which the generated certificate names).
+fn base_url(addr: SocketAddr, tls: bool) -> String {
     let ip = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    format!("http://{}", SocketAddr::new(ip, addr.port()))
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{}", SocketAddr::new(ip, addr.port()))
 }
 
 #[cfg(test)]
@@ -448,10 +534,11 @@ mod tests {
     #[test]
     fn base_urls_are_connectable() {
         let v4: SocketAddr = "0.0.0.0:8080".parse().unwrap();
-        assert_eq!(base_url(v4), "http://127.0.0.1:8080");
+        assert_eq!(base_url(v4, false), "http://127.0.0.1:8080");
         let v6: SocketAddr = "[::]:9".parse().unwrap();
-        assert_eq!(base_url(v6), "http://[::1]:9");
+        assert_eq!(base_url(v6, false), "http://[::1]:9");
         let lan: SocketAddr = "192.168.1.2:80".parse().unwrap();
-        assert_eq!(base_url(lan), "http://192.168.1.2:80");
+        assert_eq!(base_url(lan, false), "http://192.168.1.2:80");
+        assert_eq!(base_url(v4, true), "https://127.0.0.1:8080");
     }
 }

@@ -2,26 +2,37 @@
 //! through `axum::serve` for two things axum does not offer: a handler can ask
 //! for its connection to be dropped without any answer (the
 //! `DropConnection` fault), and connections are served with TCP_NODELAY and a
-//! header-read timeout.
+//! header-read timeout. With TLS, each accepted stream goes through a rustls
+//! handshake first; a client that fails it loses that connection only.
+//!
+//! Every request is logged here as one `tracing` event at info level, once
+//! its answer is ready: the request id the answer carries
+//! (`x-amzn-RequestId`; pages and the admin API have none, shown as `-`),
+//! method, path without the query (which can hold user codes and `state`),
+//! status, latency and the peer. Headers and bodies, which hold the tokens,
+//! codes and secrets, are never logged.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::routing::{get, post};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::{ADMIN_PREFIX, AUTHORIZE_PATH, Shared, VERIFICATION_PATH, admin, api, page};
 
 /// A client that sends no complete request head within this time is
 /// disconnected, so a stalled or malicious client cannot hold a connection.
+/// A TLS handshake gets the same time.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long requests in flight may take to finish once a stop was asked for.
@@ -51,11 +62,13 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// Serves connections until `shutdown` turns true (or its sender is dropped),
-/// then gives requests in flight [`SHUTDOWN_GRACE`] to finish.
+/// Serves connections, over TLS when `tls` is given, until `shutdown` turns
+/// true (or its sender is dropped), then gives requests in flight
+/// [`SHUTDOWN_GRACE`] to finish.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
+    tls: Option<TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
@@ -65,7 +78,13 @@ pub(crate) async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     failing = false;
-                    connections.spawn(serve_connection(stream, peer, router.clone(), shutdown.clone()));
+                    connections.spawn(accept_connection(
+                        stream,
+                        peer,
+                        tls.clone(),
+                        router.clone(),
+                        shutdown.clone(),
+                    ));
                 }
                 // Out of file descriptors and the like: say so once, then
                 // wait instead of spinning; clients queue in the backlog.
@@ -95,24 +114,64 @@ async fn stop_requested(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
+/// One accepted connection: the TLS handshake if any, then HTTP.
+async fn accept_connection(
+    stream: TcpStream,
     peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
     router: Router,
     mut shutdown: watch::Receiver<bool>,
 ) {
     // Every AWS client keeps one connection for a whole flow; without this a
     // small response can wait for the client's delayed ACK.
     let _ = stream.set_nodelay(true);
+    let Some(acceptor) = tls else {
+        return serve_connection(stream, peer, router, shutdown).await;
+    };
+    let handshake = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream));
+    let stream = tokio::select! {
+        finished = handshake => match finished {
+            Ok(Ok(stream)) => stream,
+            // A client that does not trust the certificate, speaks plain
+            // HTTP to the HTTPS port, or probes the port: its business, not
+            // the emulator's, so it is logged for debugging only.
+            Ok(Err(error)) => {
+                tracing::debug!(%peer, %error, "TLS handshake failed; connection closed");
+                return;
+            }
+            Err(_) => {
+                let seconds = HEADER_READ_TIMEOUT.as_secs();
+                tracing::debug!(%peer, "no TLS handshake within {seconds} s; connection closed");
+                return;
+            }
+        },
+        _ = stop_requested(&mut shutdown) => return,
+    };
+    serve_connection(stream, peer, router, shutdown).await;
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         let router = router.clone();
         async move {
+            let started = Instant::now();
+            let method = request.method().clone();
+            let path = request.uri().path().to_owned();
             let response = match router.oneshot(request).await {
                 Ok(response) => response,
                 Err(never) => match never {},
             };
-            if response.extensions().get::<DropConnection>().is_some() {
+            let dropped = response.extensions().get::<DropConnection>().is_some();
+            log_request(&method, &path, &response, dropped, started, peer);
+            if dropped {
                 return Err(DroppedOnPurpose);
             }
             Ok(response)
@@ -123,11 +182,47 @@ async fn serve_connection(
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
-    tokio::select! {
-        _ = connection.as_mut() => {}
+    let ended = tokio::select! {
+        ended = connection.as_mut() => ended,
         _ = stop_requested(&mut shutdown) => {
             connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
+            connection.await
         }
+    };
+    if let Err(error) = ended {
+        // A header timeout, a client gone mid-request, an injected drop.
+        tracing::debug!(%peer, %error, "connection ended with an error");
     }
+}
+
+/// The one event per request (see the module's doc for what it holds and
+/// what it never does).
+fn log_request(
+    method: &http::Method,
+    path: &str,
+    response: &axum::response::Response,
+    dropped: bool,
+    started: Instant,
+    peer: SocketAddr,
+) {
+    let request_id = response
+        .headers()
+        .get("x-amzn-requestid")
+        .and_then(|id| id.to_str().ok())
+        .unwrap_or("-");
+    // An injected drop has a placeholder response that is never sent.
+    let status: &dyn std::fmt::Display = if dropped {
+        &"dropped"
+    } else {
+        &response.status().as_u16()
+    };
+    tracing::info!(
+        %request_id,
+        %method,
+        %path,
+        status = %status,
+        latency_ms = %format_args!("{:.3}", started.elapsed().as_secs_f64() * 1e3),
+        %peer,
+        "request"
+    );
 }

@@ -7,6 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -38,17 +39,43 @@ pub(crate) fn send(
     send_request(request.body(body.into()).unwrap())
 }
 
+/// The CAs of the HTTPS emulators started in this test binary, which every
+/// request of these helpers trusts (and nothing else, once there is one).
+/// Each emulator's CA is new, and the tests of a binary run in parallel, so
+/// the list only grows.
+static TRUSTED_CAS: Mutex<Vec<ureq::tls::Certificate<'static>>> = Mutex::new(Vec::new());
+
+/// Lets the helpers below (requests, [`Browser`]) reach an emulator whose
+/// certificate the CA of `ca_pem` signed.
+pub(crate) fn trust(ca_pem: &str) {
+    let ca = ureq::tls::Certificate::from_pem(ca_pem.as_bytes()).unwrap();
+    TRUSTED_CAS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(ca);
+}
+
 /// Sends a built request with an agent that returns every status and
 /// follows no redirect.
 pub(crate) fn send_request(
     request: http::Request<Vec<u8>>,
 ) -> Result<http::Response<Vec<u8>>, ureq::Error> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let trusted = TRUSTED_CAS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
+        .timeout_global(Some(Duration::from_secs(30)));
+    if !trusted.is_empty() {
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&trusted))
+                .build(),
+        );
+    }
+    let agent: ureq::Agent = config.build().into();
     let mut response = agent.run(request)?;
     let body = response.body_mut().read_to_vec()?;
     let (parts, _) = response.into_parts();

@@ -1,7 +1,7 @@
 """Shared fixtures for the emulator's interop tests.
 
-The tests drive the real ``ssoflow-emulator`` binary over HTTP with botocore's
-own ``sso-oidc`` client and with headless Chromium. Build the binary first:
+The tests drive the real ``ssoflow-emulator`` binary over HTTP (and HTTPS with
+``--tls``) with botocore's own ``sso-oidc`` client and with headless Chromium. Build the binary first:
 
     cargo build -p ssoflow-emulator --bin ssoflow-emulator
     python3 -m pip install -r crates/emulator/tests/interop/requirements.txt
@@ -18,6 +18,7 @@ import json
 import os
 import queue
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -77,6 +78,9 @@ class Emulator:
     stderr_path: Path
     reader: threading.Thread | None = field(default=None, repr=False)
     exit_code: int | None = field(default=None)
+    # The CA file of an emulator started with --tls --tls-ca-out PATH, which
+    # the admin calls trust; None over plain HTTP.
+    ca_file: Path | None = field(default=None)
 
     # --- the admin API under /_emulator/ -------------------------------------
 
@@ -87,8 +91,9 @@ class Emulator:
         request = urllib.request.Request(url, data=data, method=method)
         if data is not None:
             request.add_header("Content-Type", "application/json")
+        context = ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else None
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=10, context=context) as response:
                 status, raw = response.status, response.read()
         except urllib.error.HTTPError as error:
             status, raw = error.code, error.read()
@@ -171,8 +176,9 @@ def _start(binary: Path, flags: tuple[str, ...], stderr_path: Path) -> Emulator:
         first = lines.get(timeout=START_TIMEOUT_S).strip()
     except queue.Empty:
         first = ""
-    emulator = Emulator(first, process, flags, stderr_path, reader)
-    if not first.startswith("http://"):
+    ca_file = Path(flags[flags.index("--tls-ca-out") + 1]) if "--tls-ca-out" in flags else None
+    emulator = Emulator(first, process, flags, stderr_path, reader, ca_file=ca_file)
+    if not first.startswith(("http://", "https://")):
         emulator.stop()
         pytest.fail(
             f"{' '.join(argv)} printed no base URL within {START_TIMEOUT_S:.0f} s "
@@ -222,8 +228,8 @@ def isolated_aws_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """Keeps the developer's own AWS configuration out of the tests: no config
-    or credentials files, no profile, no endpoint overrides, no instance
-    metadata lookups."""
+    or credentials files, no profile, no endpoint overrides, no CA bundle, no
+    instance metadata lookups."""
     empty = tmp_path_factory.mktemp("aws-config")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(empty / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "credentials"))
@@ -240,5 +246,6 @@ def isolated_aws_environment(
             "AWS_MAX_ATTEMPTS",
             "AWS_USE_FIPS_ENDPOINT",
             "AWS_USE_DUALSTACK_ENDPOINT",
+            "AWS_CA_BUNDLE",
         } or name.startswith("AWS_ENDPOINT_URL_"):
             monkeypatch.delenv(name, raising=False)
