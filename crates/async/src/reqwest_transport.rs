@@ -1,82 +1,121 @@
 //! The default transport and clock (feature `tokio-reqwest`): reqwest with
 //! rustls and tokio's timer, with the settings of the blocking ureq
-//! transport ([`TransportConfig`]): timeouts, a response size limit, proxies
-//! from the environment but never for loopback hosts, no redirects, 4xx/5xx
-//! returned as responses.
+//! transport ([`TransportConfig`]): the same trust (the system's store or a
+//! CA bundle), timeouts, a response size limit, the same proxy rule (never
+//! for loopback hosts), no redirects, 4xx/5xx returned as responses.
 
 use std::future::Future;
+use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
+use ssoflow_core::TransportErrorKind;
 use ssoflow_core::drive::{TransportConfig, TransportError};
-use ssoflow_core::{Endpoint, TransportErrorKind};
+use ssoflow_core::net::{ProxyRoute, TrustRoots};
 
 use crate::{AsyncClock, AsyncTransport};
 
 /// Sends requests with a reqwest client, which keeps connections alive.
-/// Loopback hosts (an emulator) are reached directly, never through a proxy:
-/// plain HTTP is allowed only because those bytes never leave the machine.
+///
+/// Which proxy a request takes is decided by
+/// [`ProxyRoute::applies_to`](ssoflow_core::net::ProxyRoute::applies_to),
+/// the rule the blocking transport follows too: loopback hosts (an
+/// emulator) are always reached directly; plain HTTP is allowed only
+/// because those bytes never leave the machine. Certificates are checked
+/// against [`TransportConfig::trust`] by a rustls configuration built here;
+/// the operating system's store is loaded at the first request, not before.
 #[derive(Debug, Clone)]
 pub struct ReqwestTransport {
-    client: reqwest::Client,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: TransportConfig,
+    route: Option<ProxyRoute>,
+    /// Built at the first request: loading the system's roots takes
+    /// milliseconds that a cached token should not pay.
+    clients: OnceLock<Result<Clients, TransportError>>,
+}
+
+#[derive(Debug)]
+struct Clients {
+    proxied: Option<reqwest::Client>,
     direct: reqwest::Client,
-    body_limit: u64,
 }
 
 impl ReqwestTransport {
-    /// A transport with [`TransportConfig::default`]; fails only if the TLS
-    /// backend cannot start.
+    /// A transport with [`TransportConfig::default`]: the system's trust
+    /// store, proxies from the environment; fails on an unusable proxy variable.
     pub fn new() -> Result<ReqwestTransport, TransportError> {
         ReqwestTransport::with_config(TransportConfig::default())
     }
 
-    /// A transport with explicit settings; fails on an unusable proxy URL.
+    /// A transport with explicit settings. Fails on an unusable proxy URL
+    /// and on a CA bundle with a certificate that cannot be parsed, before
+    /// any request.
     pub fn with_config(config: TransportConfig) -> Result<ReqwestTransport, TransportError> {
-        let build = |proxied: bool| -> Result<reqwest::Client, TransportError> {
-            let mut builder = reqwest::Client::builder()
-                // Redirects are not part of this protocol; following one could move secrets.
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(config.connect_timeout)
-                .read_timeout(config.read_timeout)
-                .timeout(config.connect_timeout.saturating_add(config.read_timeout))
-                .user_agent(config.user_agent.as_str());
-            builder = match (&config.proxy, proxied) {
-                (_, false) => builder.no_proxy(),
-                (None, true) => builder, // HTTPS_PROXY, ALL_PROXY, NO_PROXY from the environment
-                (Some(url), true) => builder.proxy(reqwest::Proxy::all(url).map_err(|error| {
-                    TransportError::new(
-                        TransportErrorKind::Other,
-                        format!("the proxy URL is unusable: {error}"),
-                    )
-                })?),
-            };
-            builder
-                .build()
-                .map_err(|error| TransportError::new(TransportErrorKind::Other, error.to_string()))
-        };
+        let route = config
+            .proxy
+            .resolve(|name| std::env::var(name).ok())
+            .map_err(|error| TransportError::new(TransportErrorKind::Other, error.to_string()))?;
+        let clients = OnceLock::new();
+        if !matches!(config.trust, TrustRoots::System) {
+            // Cheap without the system's store, and checks the bundle now.
+            let _ = clients.set(Ok(build_clients(&config, route.as_ref())?));
+        }
         Ok(ReqwestTransport {
-            client: build(true)?,
-            direct: build(false)?,
-            body_limit: config.body_limit,
+            inner: Arc::new(Inner {
+                config,
+                route,
+                clients,
+            }),
         })
+    }
+
+    fn clients(&self) -> Result<&Clients, TransportError> {
+        self.inner
+            .clients
+            .get_or_init(|| build_clients(&self.inner.config, self.inner.route.as_ref()))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     async fn exchange(
         &self,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
-        let client = match request.uri().host() {
-            Some(host) if Endpoint::is_loopback_host(host) => &self.direct,
-            _ => &self.client,
+        let uri = request.uri().clone();
+        let host = uri.host().unwrap_or_default();
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("http") => 80,
+            _ => 443,
+        });
+        let clients = self.clients()?;
+        let client = match (&self.inner.route, &clients.proxied) {
+            (Some(route), Some(proxied)) if route.applies_to(host, port) => {
+                tracing::debug!(proxy = %route.redacted_url(), host, "through the proxy");
+                proxied
+            }
+            _ => &clients.direct,
         };
+        let trust = &self.inner.config.trust;
         let request = reqwest::Request::try_from(request)
             .map_err(|error| TransportError::new(TransportErrorKind::Other, error.to_string()))?;
-        let mut response = client.execute(request).await.map_err(translate)?;
+        let mut response = client
+            .execute(request)
+            .await
+            .map_err(|error| translate(error, host, trust))?;
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(translate)? {
-            if (body.len() + chunk.len()) as u64 > self.body_limit {
+        let body_limit = self.inner.config.body_limit;
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| translate(error, host, trust))?
+        {
+            if (body.len() + chunk.len()) as u64 > body_limit {
                 return Err(TransportError::new(
                     TransportErrorKind::BodyTooLarge,
-                    format!("the response body is larger than {} bytes", self.body_limit),
+                    format!("the response body is larger than {body_limit} bytes"),
                 ));
             }
             body.extend_from_slice(&chunk);
@@ -97,8 +136,87 @@ impl AsyncTransport for ReqwestTransport {
     }
 }
 
+/// The proxied (if a proxy is set) and the direct client, sharing one
+/// rustls configuration.
+fn build_clients(
+    config: &TransportConfig,
+    route: Option<&ProxyRoute>,
+) -> Result<Clients, TransportError> {
+    let tls = tls_config(&config.trust)?;
+    let build = |proxy: Option<&ProxyRoute>| -> Result<reqwest::Client, TransportError> {
+        let builder = reqwest::Client::builder()
+            // Redirects are not part of this protocol; following one could move secrets.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.connect_timeout)
+            .read_timeout(config.read_timeout)
+            .timeout(config.connect_timeout.saturating_add(config.read_timeout))
+            .user_agent(config.user_agent.as_str())
+            .use_preconfigured_tls(tls.clone())
+            // Every request's route is decided above, never by reqwest.
+            .no_proxy();
+        let builder = match proxy {
+            None => builder,
+            Some(route) => builder.proxy(reqwest::Proxy::all(route.url()).map_err(|error| {
+                TransportError::new(
+                    TransportErrorKind::Other,
+                    format!("the proxy {} is unusable: {error}", route.redacted_url()),
+                )
+            })?),
+        };
+        builder
+            .build()
+            .map_err(|error| TransportError::new(TransportErrorKind::Other, error.to_string()))
+    };
+    Ok(Clients {
+        proxied: route.map(|route| build(Some(route))).transpose()?,
+        direct: build(None)?,
+    })
+}
+
+/// The rustls client configuration for `trust`, with the ring provider
+/// (the one ureq uses: one crypto library in a program that links both).
+fn tls_config(trust: &TrustRoots) -> Result<rustls::ClientConfig, TransportError> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| TransportError::new(TransportErrorKind::Other, error.to_string()))?;
+    let config = match trust {
+        TrustRoots::Bundle(bundle) => {
+            let mut store = rustls::RootCertStore::empty();
+            for (index, der) in bundle.certificates().iter().enumerate() {
+                store
+                    .add(rustls_pki_types::CertificateDer::from(der.clone()))
+                    .map_err(|error| bundle.invalid_certificate(index, error))?;
+            }
+            builder.with_root_certificates(store).with_no_client_auth()
+        }
+        TrustRoots::BuiltIn => {
+            let store = rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            };
+            builder.with_root_certificates(store).with_no_client_auth()
+        }
+        _ => builder
+            .with_platform_verifier()
+            .map_err(TransportError::system_roots_unusable)?
+            .with_no_client_auth(),
+    };
+    Ok(config)
+}
+
 /// reqwest's error in the core's terms; the message names no request content.
-fn translate(error: reqwest::Error) -> TransportError {
+fn translate(error: reqwest::Error, host: &str, trust: &TrustRoots) -> TransportError {
+    // A refused certificate is a rustls error deep in the source chain.
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        if let Some(rustls::Error::InvalidCertificate(reason)) =
+            cause.downcast_ref::<rustls::Error>()
+        {
+            return TransportError::certificate(host, format!("{reason:?}"), trust);
+        }
+        source = cause.source();
+    }
     let kind = if error.is_timeout() {
         TransportErrorKind::Timeout
     } else if error.is_connect() {

@@ -210,11 +210,13 @@ async fn transport_failures_have_the_kinds_the_flows_expect() {
         .unwrap_err();
     assert_eq!(refused.kind, TransportErrorKind::Connect, "{refused}");
 
+    let bundle = ssoflow_core::net::CaBundle::new("broken.pem", vec![vec![1, 2, 3]]);
     let unusable = ReqwestTransport::with_config(TransportConfig {
-        proxy: Some("::not a url::".into()),
+        trust: ssoflow_core::net::TrustRoots::Bundle(bundle),
         ..TransportConfig::default()
     });
-    assert!(unusable.unwrap_err().message.contains("proxy"));
+    let message = unusable.unwrap_err().message;
+    assert!(message.contains("broken.pem"), "{message}");
 }
 
 /// The browser of the authorization-code sign-in: opens the URL at the

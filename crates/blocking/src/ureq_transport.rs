@@ -1,8 +1,11 @@
-//! The ureq 3 transport: rustls, per-phase timeouts, a response size limit,
-//! proxies from the environment, and 4xx/5xx returned as responses.
+//! The ureq 3 transport: rustls with the operating system's trust store (or
+//! a CA bundle), per-phase timeouts, a response size limit, proxies, and
+//! 4xx/5xx returned as responses.
 
+use ssoflow_core::TransportErrorKind;
 use ssoflow_core::drive::{TransportConfig, TransportError};
-use ssoflow_core::{Endpoint, TransportErrorKind};
+use ssoflow_core::net::{ProxyRoute, TrustRoots};
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::transport::Transport;
 
@@ -11,12 +14,21 @@ use crate::transport::Transport;
 pub type UreqConfig = TransportConfig;
 
 /// Sends requests with a ureq 3 agent, which keeps one connection alive per host.
-/// Loopback hosts (an emulator) are reached directly, never through a proxy:
-/// plain HTTP is allowed only because those bytes never leave the machine.
+///
+/// Which proxy a request takes is decided by
+/// [`ProxyRoute::applies_to`](ssoflow_core::net::ProxyRoute::applies_to)
+/// (the same rule as the async transport's): loopback hosts (an emulator)
+/// are always reached directly; plain HTTP is allowed only because those
+/// bytes never leave the machine. Certificates are checked against
+/// [`TransportConfig::trust`]; ureq loads the operating system's store at
+/// the first HTTPS connection, not before, so a program that finds its
+/// token in the cache pays nothing for it.
 #[derive(Debug, Clone)]
 pub struct UreqTransport {
-    agent: ureq::Agent,
+    route: Option<ProxyRoute>,
+    proxied: Option<ureq::Agent>,
     direct: ureq::Agent,
+    trust: TrustRoots,
     body_limit: u64,
 }
 
@@ -27,42 +39,80 @@ impl Default for UreqTransport {
 }
 
 impl UreqTransport {
-    /// A transport with [`UreqConfig::default`].
+    /// A transport with [`UreqConfig::default`]: the system's trust store,
+    /// proxies from the environment. An unusable proxy variable is ignored
+    /// with a warning event; [`UreqTransport::with_config`] reports it instead.
     pub fn new() -> UreqTransport {
-        UreqTransport::build(&UreqConfig::default(), None)
+        let config = UreqConfig::default();
+        let route = config
+            .proxy
+            .resolve(|name| std::env::var(name).ok())
+            .unwrap_or_else(|error| {
+                tracing::warn!(error = %error, "ignoring the proxy settings");
+                None
+            });
+        UreqTransport::build(&config, route, RootCerts::PlatformVerifier)
     }
 
-    /// A transport with explicit settings; fails only on an unusable proxy URL.
+    /// A transport with explicit settings. Fails on an unusable proxy URL
+    /// and on a CA bundle with a certificate that cannot be parsed, before
+    /// any request.
     pub fn with_config(config: UreqConfig) -> Result<UreqTransport, TransportError> {
-        let proxy = match &config.proxy {
-            None => None,
-            Some(url) => Some(ureq::Proxy::new(url).map_err(|e| {
-                TransportError::new(
-                    TransportErrorKind::Other,
-                    format!("the proxy URL is unusable: {e}"),
+        let route = config
+            .proxy
+            .resolve(|name| std::env::var(name).ok())
+            .map_err(|error| TransportError::new(TransportErrorKind::Other, error.to_string()))?;
+        let roots = match &config.trust {
+            TrustRoots::Bundle(bundle) => {
+                for (index, der) in bundle.certificates().iter().enumerate() {
+                    webpki_roots_check(der)
+                        .map_err(|error| bundle.invalid_certificate(index, error))?;
+                }
+                RootCerts::from(
+                    bundle
+                        .certificates()
+                        .iter()
+                        .map(|der| Certificate::from_der(der).to_owned()),
                 )
-            })?),
+            }
+            TrustRoots::BuiltIn => RootCerts::WebPki,
+            _ => RootCerts::PlatformVerifier,
         };
-        Ok(UreqTransport::build(&config, proxy))
+        Ok(UreqTransport::build(&config, route, roots))
     }
 
-    /// Both agents; without an explicit proxy the main one keeps ureq's
-    /// default, which reads HTTPS_PROXY, ALL_PROXY and NO_PROXY.
-    fn build(config: &UreqConfig, proxy: Option<ureq::Proxy>) -> UreqTransport {
-        let agent = match proxy {
-            None => agent_config(config).build().into(),
-            Some(proxy) => agent_config(config).proxy(Some(proxy)).build().into(),
-        };
+    fn build(config: &UreqConfig, route: Option<ProxyRoute>, roots: RootCerts) -> UreqTransport {
+        let proxied = route.as_ref().and_then(|route| {
+            // The URL was checked when the route was made; should ureq's own
+            // parser still refuse it, say so rather than go direct silently.
+            match ureq::Proxy::new(route.url()) {
+                Ok(proxy) => Some(agent_config(config, roots.clone()).proxy(Some(proxy)).build().into()),
+                Err(error) => {
+                    tracing::warn!(proxy = %route.redacted_url(), error = %error, "proxy unusable; going direct");
+                    None
+                }
+            }
+        });
         UreqTransport {
-            agent,
-            direct: agent_config(config).proxy(None).build().into(),
+            route,
+            proxied,
+            direct: agent_config(config, roots).proxy(None).build().into(),
+            trust: config.trust.clone(),
             body_limit: config.body_limit,
         }
     }
 }
 
+/// Whether `der` is a certificate rustls can use as a root.
+fn webpki_roots_check(der: &[u8]) -> Result<(), rustls::Error> {
+    rustls::RootCertStore::empty().add(rustls_pki_types::CertificateDer::from(der))
+}
+
 /// The agent settings shared by the proxied and the direct agent.
-fn agent_config(config: &UreqConfig) -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+fn agent_config(
+    config: &UreqConfig,
+    roots: RootCerts,
+) -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
     ureq::Agent::config_builder()
         // The flow needs the 400 that carries authorization_pending as a response.
         .http_status_as_error(false)
@@ -72,6 +122,7 @@ fn agent_config(config: &UreqConfig) -> ureq::config::ConfigBuilder<ureq::typest
         .timeout_recv_response(Some(config.read_timeout))
         .timeout_recv_body(Some(config.read_timeout))
         .user_agent(config.user_agent.as_str())
+        .tls_config(TlsConfig::builder().root_certs(roots).build())
 }
 
 impl Transport for UreqTransport {
@@ -79,24 +130,52 @@ impl Transport for UreqTransport {
         &mut self,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
-        let agent = match request.uri().host() {
-            Some(host) if Endpoint::is_loopback_host(host) => &self.direct,
-            _ => &self.agent,
+        let uri = request.uri().clone();
+        let host = uri.host().unwrap_or_default();
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("http") => 80,
+            _ => 443,
+        });
+        let agent = match (&self.route, &self.proxied) {
+            (Some(route), Some(proxied)) if route.applies_to(host, port) => {
+                tracing::debug!(proxy = %route.redacted_url(), host, "through the proxy");
+                proxied
+            }
+            _ => &self.direct,
         };
-        let mut response = agent.run(request).map_err(translate)?;
+        let mut response = agent
+            .run(request)
+            .map_err(|error| translate(error, host, &self.trust))?;
         let body = response
             .body_mut()
             .with_config()
             .limit(self.body_limit)
             .read_to_vec()
-            .map_err(translate)?;
+            .map_err(|error| translate(error, host, &self.trust))?;
         let (parts, _) = response.into_parts();
         Ok(http::Response::from_parts(parts, body))
     }
 }
 
 /// ureq's error in the core's terms; the message names no request content.
-fn translate(e: ureq::Error) -> TransportError {
+fn translate(e: ureq::Error, host: &str, trust: &TrustRoots) -> TransportError {
+    let rustls_error = match &e {
+        ureq::Error::Rustls(error) => Some(error),
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    match rustls_error {
+        Some(rustls::Error::InvalidCertificate(reason)) => {
+            return TransportError::certificate(host, format!("{reason:?}"), trust);
+        }
+        // The platform verifier could not start: no roots on this system.
+        Some(rustls::Error::General(reason)) if *trust == TrustRoots::System => {
+            return TransportError::system_roots_unusable(reason);
+        }
+        _ => {}
+    }
     let kind = match &e {
         ureq::Error::Timeout(_) => TransportErrorKind::Timeout,
         ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::Tls(_) => {

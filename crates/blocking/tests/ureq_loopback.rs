@@ -2,6 +2,7 @@
 //! server on a loopback port started by each test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use ssoflow_core::net::{NoProxy, ProxyConfig, ProxyRoute};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -329,12 +330,8 @@ fn a_closed_connection_is_lost_and_a_silent_server_times_out() {
 
 #[test]
 fn a_bad_proxy_url_is_refused() {
-    let e = UreqTransport::with_config(UreqConfig {
-        proxy: Some("::not a url::".into()),
-        ..UreqConfig::default()
-    })
-    .unwrap_err();
-    assert!(e.message.contains("proxy"), "{e}");
+    let e = ProxyRoute::new("::not a url::", NoProxy::default()).unwrap_err();
+    assert!(e.to_string().contains("proxy"), "{e}");
 }
 
 #[test]
@@ -344,7 +341,7 @@ fn loopback_bypasses_the_proxy_and_other_hosts_use_it() {
     let proxy_url = proxy.url.trim_end_matches("/prefix").to_owned();
     let server = serve(vec![reply(200, "{}")]);
     let mut t = UreqTransport::with_config(UreqConfig {
-        proxy: Some(proxy_url),
+        proxy: ProxyConfig::Explicit(ProxyRoute::new(&proxy_url, NoProxy::default()).unwrap()),
         ..UreqConfig::default()
     })
     .unwrap();

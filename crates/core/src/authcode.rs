@@ -537,6 +537,7 @@ impl sealed::Sealed for AuthCodeFlow {}
 
 impl Flow for AuthCodeFlow {
     type Ending = Outcome;
+    const NAME: &'static str = "authorization_code";
 
     fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         let now = self.exchange.observe(now);

@@ -342,6 +342,7 @@ impl sealed::Sealed for DeviceFlow {}
 
 impl Flow for DeviceFlow {
     type Ending = Outcome;
+    const NAME: &'static str = "device_code";
 
     fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         let now = self.exchange.observe(now);

@@ -39,7 +39,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::authcode::{AuthCodeFlow, CallbackReply};
 use crate::error::{ApiMisuse, FlowError, TransportErrorKind};
-use crate::flow::{Ending, Event, Flow, RequestId, Transmit};
+use crate::flow::{Ending, Event, Flow, RequestId, StateKind, Transmit};
+use crate::net::{ProxyConfig, TrustRoots};
+use crate::operation::Operation;
 use crate::token::{Registration, Token};
 
 /// A failure below HTTP, as a transport reports it: what kind, and a message
@@ -62,6 +64,49 @@ impl TransportError {
     }
 }
 
+impl TransportError {
+    /// The failure for a server certificate that `trust` refused, with what
+    /// to do about it; `host` is the server, `detail` the TLS library's reason.
+    pub fn certificate(
+        host: &str,
+        detail: impl std::fmt::Display,
+        trust: &TrustRoots,
+    ) -> TransportError {
+        let hint = match trust {
+            TrustRoots::Bundle(bundle) => format!(
+                "the CA bundle {} does not hold the certificate authority that signed it; \
+                 add that CA's PEM certificate to the bundle",
+                bundle.source()
+            ),
+            TrustRoots::System => "the operating system does not trust the certificate authority \
+                 that signed it; if your network inspects TLS or the service uses a private CA, \
+                 point AWS_CA_BUNDLE (or `ca_bundle` in the profile) at that CA's PEM file"
+                .to_owned(),
+            TrustRoots::BuiltIn => "only the built-in (Mozilla) roots are trusted; use the \
+                 operating system's trust store or a CA bundle for a private CA"
+                .to_owned(),
+        };
+        TransportError::new(
+            TransportErrorKind::Certificate,
+            format!("the TLS certificate of {host} was refused ({detail}): {hint}"),
+        )
+    }
+}
+
+impl TransportError {
+    /// The failure when the operating system's trust store cannot be used
+    /// ([`TrustRoots::System`]), e.g. a container without CA certificates.
+    pub fn system_roots_unusable(reason: impl std::fmt::Display) -> TransportError {
+        TransportError::new(
+            TransportErrorKind::Certificate,
+            format!(
+                "the operating system's trust store cannot be used ({reason}): install its CA \
+                 certificates (Debian: the ca-certificates package) or point AWS_CA_BUNDLE at a PEM bundle"
+            ),
+        )
+    }
+}
+
 impl std::fmt::Display for TransportError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
@@ -81,10 +126,13 @@ pub struct TransportConfig {
     pub read_timeout: Duration,
     /// Largest response body accepted; real answers are under 10 KiB. Default 1 MiB.
     pub body_limit: u64,
-    /// An explicit proxy URL (e.g. `http://proxy:3128`); `None` uses
-    /// `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` from the environment.
-    /// Loopback hosts are always reached directly.
-    pub proxy: Option<String>,
+    /// Which proxy requests take. Default: `HTTPS_PROXY` and `NO_PROXY`
+    /// from the environment ([`ProxyConfig::FromEnvironment`]). Loopback
+    /// hosts are always reached directly.
+    pub proxy: ProxyConfig,
+    /// Which certificate authorities HTTPS trusts. Default: the operating
+    /// system's ([`TrustRoots::System`]).
+    pub trust: TrustRoots,
     /// The `User-Agent` header. Default `ssoflow/<version>`.
     pub user_agent: String,
 }
@@ -95,7 +143,8 @@ impl Default for TransportConfig {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             body_limit: 1024 * 1024,
-            proxy: None,
+            proxy: ProxyConfig::default(),
+            trust: TrustRoots::default(),
             user_agent: concat!("ssoflow/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }
@@ -134,9 +183,15 @@ impl std::fmt::Display for DriveError {
             DriveError::Expired => f.write_str(
                 "the sign-in request expired before it was completed; start the sign-in again",
             ),
+            DriveError::Transport {
+                source,
+                attempts: 1,
+            } => {
+                write!(f, "could not reach the service: {source}")
+            }
             DriveError::Transport { source, attempts } => write!(
                 f,
-                "could not reach the SSO OIDC service after {attempts} attempts: {source}"
+                "could not reach the service after {attempts} attempts: {source}"
             ),
             DriveError::Flow(error) => error.fmt(f),
             DriveError::TimedOut(limit) => write!(f, "gave up after the time limit of {limit:?}"),
@@ -211,6 +266,13 @@ type ValueOf<F> = <<F as Flow>::Ending as Ending>::Value;
 /// stop (cancel or time limit) is seen, a user code of a flow that already
 /// ended is not handed out, and transport failures that exhaust the retries
 /// come back as [`DriveError::Transport`] with the last transport error.
+///
+/// It also reports what happens as [`tracing`] events at debug level, in a
+/// span `flow` (field `flow`: [`Flow::NAME`]) with a span `request` per
+/// request (`operation`, `attempt`, then `status` and the service's
+/// `request_id`): state changes, waits, retries, the end. Events name
+/// operations, statuses, durations and states, never a request or answer
+/// body, so no secret can reach a log through them.
 #[derive(Debug)]
 pub struct Drive<'f, F: Flow> {
     flow: &'f mut F,
@@ -218,12 +280,175 @@ pub struct Drive<'f, F: Flow> {
     time_limit: Option<Duration>,
     last_transport: Option<(TransportError, u32)>,
     phase: Phase<ValueOf<F>>,
+    log: DriveLog,
+}
+
+/// What the drive has logged, so that each change is reported once.
+#[derive(Debug)]
+struct DriveLog {
+    span: tracing::Span,
+    in_flight: Vec<LoggedRequest>,
+    sends: Vec<(Operation, u32)>,
+    state: StateKind,
+    wake: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct LoggedRequest {
+    id: RequestId,
+    sent_at: Instant,
+    span: tracing::Span,
+}
+
+/// The header that carries the service's request id (the AWS services and
+/// the emulator set it).
+const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
+
+impl DriveLog {
+    fn new(name: &'static str, state: StateKind) -> DriveLog {
+        let span = tracing::debug_span!("flow", flow = name);
+        tracing::debug!(parent: &span, state = ?state, "flow started");
+        DriveLog {
+            span,
+            in_flight: Vec::new(),
+            sends: Vec::new(),
+            state,
+            wake: None,
+        }
+    }
+
+    fn sending(&mut self, now: Instant, transmit: &Transmit) {
+        let attempt = match self
+            .sends
+            .iter_mut()
+            .find(|(op, _)| *op == transmit.operation)
+        {
+            Some((_, count)) => {
+                *count = count.saturating_add(1);
+                *count
+            }
+            None => {
+                self.sends.push((transmit.operation, 1));
+                1
+            }
+        };
+        let span = tracing::debug_span!(
+            parent: &self.span,
+            "request",
+            operation = ?transmit.operation,
+            attempt,
+            status = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+        );
+        tracing::debug!(
+            parent: &span,
+            method = %transmit.request.method(),
+            path = transmit.request.uri().path(),
+            "sending"
+        );
+        self.in_flight.push(LoggedRequest {
+            id: transmit.id,
+            sent_at: now,
+            span,
+        });
+    }
+
+    fn answered(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        result: &Result<http::Response<Vec<u8>>, TransportError>,
+    ) {
+        let Some(at) = self.in_flight.iter().position(|r| r.id == id) else {
+            return;
+        };
+        let request = self.in_flight.swap_remove(at);
+        let elapsed_ms = now.saturating_duration_since(request.sent_at).as_millis() as u64;
+        match result {
+            Ok(response) => {
+                let request_id = response
+                    .headers()
+                    .get(REQUEST_ID_HEADER)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("-");
+                request.span.record("status", response.status().as_u16());
+                request.span.record("request_id", request_id);
+                // Status and request id are the span's fields, shown with it.
+                tracing::debug!(parent: &request.span, elapsed_ms, "answered");
+            }
+            Err(error) => tracing::debug!(
+                parent: &request.span,
+                kind = ?error.kind,
+                error = %error.message,
+                elapsed_ms,
+                "no answer"
+            ),
+        }
+    }
+
+    fn state(&mut self, state: StateKind) {
+        if state != self.state {
+            tracing::debug!(parent: &self.span, from = ?self.state, to = ?state, "state changed");
+            self.state = state;
+        }
+    }
+
+    fn event(&self, event: &Event) {
+        let span = &self.span;
+        match event {
+            Event::Registered(_) => tracing::debug!(parent: span, "client registered"),
+            Event::RegistrationRejected { .. } => {
+                tracing::debug!(parent: span, "registration rejected; registering again")
+            }
+            Event::UserCode(_) => tracing::debug!(parent: span, "user code ready"),
+            Event::AuthorizationUrl(_) => tracing::debug!(parent: span, "authorization URL ready"),
+            Event::CallbackRefused(refusal) => {
+                tracing::debug!(parent: span, refusal = ?refusal, "callback refused")
+            }
+            Event::IntervalChanged(interval) => tracing::debug!(
+                parent: span,
+                interval_s = interval.as_secs(),
+                "polling interval changed"
+            ),
+            Event::Retrying {
+                operation,
+                attempt,
+                wait,
+            } => tracing::debug!(
+                parent: span,
+                operation = ?operation,
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                "retrying"
+            ),
+        }
+    }
+
+    fn waiting(&mut self, now: Instant, wake: Instant) {
+        if self.wake != Some(wake) {
+            self.wake = Some(wake);
+            tracing::debug!(
+                parent: &self.span,
+                wait_ms = wake.saturating_duration_since(now).as_millis() as u64,
+                "waiting"
+            );
+        }
+    }
+
+    fn done<T>(&self, result: &Result<T, DriveError>) {
+        match result {
+            Ok(_) => tracing::debug!(parent: &self.span, "flow finished"),
+            Err(error) => tracing::debug!(parent: &self.span, error = %error, "flow failed"),
+        }
+    }
 }
 
 impl<'f, F: Flow> Drive<'f, F> {
     /// Starts driving `flow` at `now`, giving up after `time_limit` if one is set.
     pub fn new(flow: &'f mut F, now: Instant, time_limit: Option<Duration>) -> Self {
+        let log = DriveLog::new(F::NAME, flow.state());
         Drive {
+            log,
             flow,
             started: now,
             time_limit,
@@ -240,6 +465,7 @@ impl<'f, F: Flow> Drive<'f, F> {
             match std::mem::replace(&mut self.phase, Phase::Start) {
                 Phase::Start => {
                     self.flow.handle_timeout(now);
+                    self.log.state(self.flow.state());
                     self.phase = Phase::Sending;
                 }
                 Phase::Sending => {
@@ -247,6 +473,7 @@ impl<'f, F: Flow> Drive<'f, F> {
                         && let Some(transmit) = self.flow.poll_transmit(now)
                     {
                         self.phase = Phase::Sending;
+                        self.log.sending(now, &transmit);
                         return Action::Send(transmit);
                     }
                     // A flow that just finished keeps its result even if a stop
@@ -257,6 +484,7 @@ impl<'f, F: Flow> Drive<'f, F> {
                     };
                     if stop.is_some() {
                         self.flow.cancel();
+                        self.log.state(self.flow.state());
                     }
                     self.phase = Phase::Draining { stop };
                 }
@@ -277,6 +505,7 @@ impl<'f, F: Flow> Drive<'f, F> {
                         {
                             continue;
                         }
+                        self.log.event(&event);
                         return Action::Event(event);
                     }
                     let result = match (stop, self.flow.outcome().cloned()) {
@@ -285,6 +514,7 @@ impl<'f, F: Flow> Drive<'f, F> {
                         (None, None) => None,
                     };
                     if let Some(result) = result {
+                        self.log.done(&result);
                         self.phase = Phase::Finished(result.clone());
                         return Action::Done(result);
                     }
@@ -296,7 +526,9 @@ impl<'f, F: Flow> Drive<'f, F> {
                     let limit_at = self
                         .time_limit
                         .and_then(|limit| self.started.checked_add(limit));
-                    return Action::SleepUntil(limit_at.map_or(wake, |at| wake.min(at)));
+                    let wake = limit_at.map_or(wake, |at| wake.min(at));
+                    self.log.waiting(now, wake);
+                    return Action::SleepUntil(wake);
                 }
                 Phase::Finished(result) => {
                     self.phase = Phase::Finished(result.clone());
@@ -315,7 +547,21 @@ impl<'f, F: Flow> Drive<'f, F> {
         id: RequestId,
         result: Result<http::Response<Vec<u8>>, TransportError>,
     ) {
+        self.log.answered(now, id, &result);
         let handled = match result {
+            // A refused certificate stays refused: end now, with what to do,
+            // rather than retry for a minute.
+            Err(error) if error.kind == TransportErrorKind::Certificate => {
+                self.flow.cancel();
+                self.log.state(self.flow.state());
+                let result = Err(DriveError::Transport {
+                    source: error,
+                    attempts: 1,
+                });
+                self.log.done(&result);
+                self.phase = Phase::Finished(result);
+                return;
+            }
             Ok(response) => {
                 self.last_transport = None;
                 self.flow.handle_response(now, wall_now, id, response)
@@ -330,6 +576,7 @@ impl<'f, F: Flow> Drive<'f, F> {
                 handled
             }
         };
+        self.log.state(self.flow.state());
         if let Err(misuse) = handled {
             self.phase = Phase::Finished(Err(DriveError::Misuse(misuse)));
         }
@@ -549,6 +796,33 @@ mod tests {
             matches!(result, Err(DriveError::Transport { attempts: 5, .. })),
             "{result:?}"
         );
+    }
+
+    #[test]
+    fn a_refused_certificate_ends_the_drive_at_once_with_what_to_do() {
+        let t0 = Instant::now();
+        let mut f = flow(t0);
+        let mut drive = Drive::new(&mut f, t0, None);
+        let (tx, _) = until_send(&mut drive, t0);
+        let error = TransportError::certificate(
+            "oidc.us-east-1.amazonaws.com",
+            "invalid peer certificate: UnknownIssuer",
+            &TrustRoots::System,
+        );
+        drive.sent(t0, SystemTime::UNIX_EPOCH, tx.id, Err(error.clone()));
+        let (result, events) = done(&mut drive, t0, false);
+        assert_eq!(
+            result,
+            Err(DriveError::Transport {
+                source: error,
+                attempts: 1
+            })
+        );
+        assert!(events.is_empty(), "no retry is announced: {events:?}");
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains("AWS_CA_BUNDLE"), "{message}");
+        assert!(!message.contains("attempts"), "{message}");
+        assert_eq!(f.state(), StateKind::Failed);
     }
 
     #[test]

@@ -315,8 +315,13 @@ pub enum DecodeError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TransportErrorKind {
-    /// Could not connect (refused, DNS, TLS handshake).
+    /// Could not connect (refused, DNS, a TLS handshake cut short).
     Connect,
+    /// The server's certificate was refused: an unknown issuer, another
+    /// host's name, expired. No retry fixes it, so a driven flow ends at once
+    /// ([`TransportError::certificate`](crate::drive::TransportError::certificate)
+    /// says what to do).
+    Certificate,
     /// The connect or read timeout ran out.
     Timeout,
     /// The connection broke mid-exchange.

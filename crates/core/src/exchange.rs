@@ -204,7 +204,8 @@ impl Exchange {
         }
         match kind {
             TransportErrorKind::BodyTooLarge => Some(DecodeError::TooLarge),
-            TransportErrorKind::Connect => None,
+            // Nothing reached the service before the handshake failed.
+            TransportErrorKind::Connect | TransportErrorKind::Certificate => None,
             _ => {
                 self.answer_lost = true;
                 None

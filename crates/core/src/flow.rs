@@ -302,6 +302,10 @@ pub trait Flow: sealed::Sealed {
     /// How it ends: [`Outcome`] for the flows that sign in or refresh.
     type Ending: Ending;
 
+    /// The flow's name in log events: `device_code`, `authorization_code`,
+    /// `refresh` or `portal`.
+    const NAME: &'static str;
+
     /// The next request to send, if one is due at `now`. `None` while a
     /// request is in flight, before the next one is due, and once the flow
     /// has ended. Call again after every `handle_*` call.

@@ -129,6 +129,7 @@ mod error;
 mod exchange;
 mod flow;
 pub mod loopback;
+pub mod net;
 mod operation;
 pub mod pkce;
 pub mod portal;

@@ -119,6 +119,7 @@ impl sealed::Sealed for RefreshFlow {}
 
 impl Flow for RefreshFlow {
     type Ending = Outcome;
+    const NAME: &'static str = "refresh";
 
     fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         let now = self.exchange.observe(now);

@@ -15,6 +15,7 @@
 #![warn(unreachable_pub)]
 
 mod atomic;
+mod ca_bundle;
 mod cache;
 pub mod config;
 mod provider;
@@ -25,6 +26,7 @@ mod timestamp;
 mod token_file;
 
 pub use atomic::{create_private_dir, write_atomically};
+pub use ca_bundle::{CA_BUNDLE_VARIABLE, CaBundleError, CaBundleSetting, read_ca_bundle};
 pub use cache::{CacheError, RefreshLock, SignInLock, TokenCache, TokenKey};
 pub use provider::{
     Check, CredentialsError, FETCH_LOCK_TIMEOUT, LOCK_TIMEOUT, PendingRefresh, ProvidedToken,

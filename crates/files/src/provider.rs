@@ -238,11 +238,19 @@ impl TokenSource {
                 .duration_since(now)
                 .is_ok_and(|left| left > self.policy.refresh_within)
         {
+            tracing::debug!(key = ?self.key, "token from memory");
             return Ok(Check::Ready(provided(token, false, None)));
         }
         let cached = self.read()?;
         *memory = Some(cached.clone());
-        match self.step(&cached, None, now) {
+        let step = self.step(&cached, None, now);
+        tracing::debug!(
+            path = %self.cache.token_path(&self.key).display(),
+            expires_at = %crate::format_timestamp(cached.expires_at),
+            step = ?step,
+            "token file read"
+        );
+        match step {
             TokenStep::Use => Ok(Check::Ready(provided(&cached, false, None))),
             TokenStep::SignInAgain => Err(expired(&cached)),
             TokenStep::Refresh { .. } => Ok(Check::RefreshDue),
@@ -261,7 +269,9 @@ impl TokenSource {
     ) -> Result<RefreshPlan, ProviderError> {
         let cached = self.read()?;
         *memory = Some(cached.clone());
-        let old_still_valid = match self.step(&cached, lock.last_attempt(), wall_now) {
+        let step = self.step(&cached, lock.last_attempt(), wall_now);
+        tracing::debug!(step = ?step, "token file read again under the refresh lock");
+        let old_still_valid = match step {
             TokenStep::Use => return Ok(RefreshPlan::Ready(provided(&cached, false, None))),
             TokenStep::SignInAgain => return Err(expired(&cached)),
             TokenStep::Refresh { old_still_valid } => old_still_valid,
@@ -348,6 +358,7 @@ impl TokenSource {
                 Ok(provided(&updated, true, None))
             }
             Err(error) if pending.old_still_valid => {
+                tracing::debug!(error = %error, "refresh failed; the old token is still valid");
                 Ok(provided(&pending.cached, false, Some(error.to_string())))
             }
             Err(source) => Err(ProviderError::RefreshFailed { source }),

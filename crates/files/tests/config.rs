@@ -1239,3 +1239,46 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_ca_bundle_comes_from_aws_ca_bundle_then_the_profile_as_in_botocore() {
+    let config = parse(
+        "[profile corp]\nsso_session = s\nca_bundle = /etc/corp-ca.pem\n\
+         [profile blank]\nsso_session = s\nca_bundle =\n\
+         [profile nested]\nsso_session = s\nca_bundle =\n  x = y\n\
+         [sso-session s]\nsso_start_url = https://x.awsapps.com/start\nsso_region = us-east-1\n",
+    );
+    let settings = |name: &str| config.sso_settings(&profile(name), &no_env()).unwrap();
+    let corp = settings("corp");
+    let from_profile = config.ca_bundle(&corp, &no_env()).unwrap().unwrap();
+    assert_eq!(from_profile.path, PathBuf::from("/etc/corp-ca.pem"));
+    assert_eq!(
+        from_profile.source,
+        format!("ca_bundle in {FILE} line 3, [profile corp]")
+    );
+    let overridden = config
+        .ca_bundle(&corp, &env(&[("AWS_CA_BUNDLE", "/env.pem")]))
+        .unwrap()
+        .unwrap();
+    assert_eq!(overridden.path, PathBuf::from("/env.pem"));
+    assert_eq!(overridden.source, "AWS_CA_BUNDLE");
+    // An empty variable or value counts as unset.
+    let empty_env = env(&[("AWS_CA_BUNDLE", "")]);
+    assert_eq!(
+        config.ca_bundle(&corp, &empty_env).unwrap().unwrap().path,
+        PathBuf::from("/etc/corp-ca.pem")
+    );
+    assert_eq!(
+        config.ca_bundle(&settings("blank"), &no_env()).unwrap(),
+        None
+    );
+    let nested = config
+        .ca_bundle(&settings("nested"), &no_env())
+        .unwrap_err();
+    assert!(nested.to_string().contains("ca_bundle"), "{nested}");
+    // An sso-session alone has no profile: only the variable applies.
+    let session = config
+        .sso_settings(&Selector::SsoSession("s".into()), &no_env())
+        .unwrap();
+    assert_eq!(config.ca_bundle(&session, &no_env()).unwrap(), None);
+}

@@ -529,6 +529,7 @@ impl<R: PortalRequest> sealed::Sealed for PortalCall<R> {}
 
 impl<R: PortalRequest> Flow for PortalCall<R> {
     type Ending = PortalOutcome<R::Output>;
+    const NAME: &'static str = "portal";
 
     fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         let now = self.exchange.observe(now);

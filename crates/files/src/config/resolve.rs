@@ -12,7 +12,7 @@ use ssoflow_core::{ConfigError as CoreConfigError, Endpoint, EndpointVariant};
 use super::error::{ProfileSource, SettingMismatch};
 use super::ini::py_strip;
 use super::{ConfigError, ConfigFile, Environment, Location, Section, Value};
-use crate::{RoleCacheKey, TokenKey};
+use crate::{CA_BUNDLE_VARIABLE, CaBundleSetting, RoleCacheKey, TokenKey};
 
 /// The keys botocore's SSO credential provider requires, in the order its
 /// message lists the missing ones (`SSOProvider._SSO_CONFIG_VARS`).
@@ -483,6 +483,42 @@ impl ConfigFile {
         env: &Environment,
     ) -> Result<EndpointChoice, ConfigError> {
         self.endpoint(Service::SsoOidc, settings, env)
+    }
+
+    /// The CA bundle requests for `settings` should trust, in botocore's
+    /// order: `AWS_CA_BUNDLE`, then the profile's `ca_bundle` (an empty
+    /// value counts as unset); `None` keeps the transport's default roots.
+    /// The file is not read here: [`CaBundleSetting::load`] does that, so a
+    /// command that sends nothing does not fail on a bad bundle. A program
+    /// with its own flag (the AWS CLI's `--ca-bundle`) checks it first.
+    ///
+    /// Without a profile (`settings.profile` is `None`) only the variable applies.
+    pub fn ca_bundle(
+        &self,
+        settings: &SsoSettings,
+        env: &Environment,
+    ) -> Result<Option<CaBundleSetting>, ConfigError> {
+        if let Some(path) = env.get(CA_BUNDLE_VARIABLE).filter(|p| !p.is_empty()) {
+            return Ok(Some(CaBundleSetting::new(path, CA_BUNDLE_VARIABLE)));
+        }
+        let Some(name) = &settings.profile else {
+            return Ok(None);
+        };
+        let profile = self.profile_section(name, ProfileSource::Caller)?;
+        match profile.get("ca_bundle") {
+            None => Ok(None),
+            Some(Value::Text(path)) if path.is_empty() => Ok(None),
+            Some(Value::Text(path)) => Ok(Some(CaBundleSetting::new(
+                path,
+                format!("ca_bundle {}", self.at(profile, Some("ca_bundle"))),
+            ))),
+            Some(value @ Value::Nested(_)) => Err(self.invalid(
+                profile,
+                "ca_bundle",
+                value,
+                "is not a path; write `ca_bundle = /path/to/bundle.pem` on one line",
+            )),
+        }
     }
 
     /// Resolves where SSO portal requests (GetRoleCredentials, ListAccounts,
