@@ -62,12 +62,12 @@ pub(crate) fn run(context: &Context, args: &AccountsArgs) -> Result<(), CliError
             .and_then(|choice| choice.to_endpoint())
             .map_err(CliError::config)?,
     };
+    let transport = session.transport(context)?;
     let tokens = TokenProvider::new(
         session.token_key.clone(),
         session.endpoint.clone(),
         places.cache.clone(),
-        Driver::new(UreqTransport::new(), SystemClock)
-            .with_cancel_flag(Arc::clone(&context.cancel)),
+        Driver::new(transport.clone(), SystemClock).with_cancel_flag(Arc::clone(&context.cancel)),
     );
     let hint = |error: &dyn std::fmt::Display| {
         CliError::failure(format!(
@@ -82,6 +82,7 @@ pub(crate) fn run(context: &Context, args: &AccountsArgs) -> Result<(), CliError
         None => {
             let caller = Caller {
                 portal,
+                transport,
                 tokens: &tokens,
                 token: Mutex::new(token.access_token),
                 next_start: Mutex::new(Instant::now()),
@@ -216,6 +217,8 @@ fn write_profiles(
 /// after a 401 (a refresh, or the token another process wrote meanwhile).
 struct Caller<'a> {
     portal: Endpoint,
+    /// Shared by the threads: one connection pool.
+    transport: UreqTransport,
     tokens: &'a TokenProvider<UreqTransport, SystemClock>,
     token: Mutex<AccessToken>,
     /// No request starts before this: one per [`PACE`] across the threads.
@@ -305,7 +308,7 @@ impl Caller<'_> {
             Instant::now(),
             seed,
         );
-        Driver::new(UreqTransport::new(), SystemClock)
+        Driver::new(self.transport.clone(), SystemClock)
             .with_cancel_flag(Arc::clone(&self.cancel))
             .run(&mut call, |_| {})
     }

@@ -3,11 +3,10 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::SystemTime;
 
 use serde_json::json;
-use ssoflow_blocking::{Driver, ProviderError, SystemClock, TokenProvider, UreqTransport};
+use ssoflow_blocking::{Driver, ProviderError, SystemClock, TokenProvider};
 use ssoflow_core::PortalCall;
 use ssoflow_core::portal::Logout;
 use ssoflow_files::config::{ConfigFile, Environment};
@@ -51,8 +50,8 @@ pub(crate) struct LogoutArgs {
 pub(crate) fn token(context: &Context, args: &TokenArgs) -> Result<(), CliError> {
     let places = Places::of(&context.env)?;
     let session = args.session.resolve(&context.env, &places, None)?;
-    let driver =
-        Driver::new(UreqTransport::new(), SystemClock).with_cancel_flag(context.cancel.clone());
+    let driver = Driver::new(session.transport(context)?, SystemClock)
+        .with_cancel_flag(context.cancel.clone());
     let provider = TokenProvider::new(
         session.token_key.clone(),
         session.endpoint.clone(),
@@ -327,13 +326,7 @@ pub(crate) fn logout(context: &Context, args: &LogoutArgs) -> Result<(), CliErro
         let path = places.cache.token_path(&session.token_key);
         // As `aws sso logout`: end the portal session while the token still
         // works (errors only warned about), then remove the files.
-        let portal = end_portal_session(
-            &config,
-            &context.env,
-            &places,
-            session,
-            Arc::clone(&context.cancel),
-        );
+        let portal = end_portal_session(&config, context, &places, session);
         // As `aws sso logout`: every role-cache entry of the SSO provider
         // goes, since the files do not say which session fetched them; and
         // the accounts listing of this session.
@@ -377,23 +370,32 @@ pub(crate) fn logout(context: &Context, args: &LogoutArgs) -> Result<(), CliErro
 /// what happened, for the report line (`None`: no token to end).
 fn end_portal_session(
     config: &ConfigFile,
-    env: &Environment,
+    context: &Context,
     places: &Places,
     session: &Session,
-    cancel: Arc<AtomicBool>,
 ) -> Option<String> {
     let token = places.cache.read_token(&session.token_key).ok()??;
     if token.expires_at <= SystemTime::now() {
         return None;
     }
     let endpoint = match config
-        .portal_endpoint(&session.settings, env)
+        .portal_endpoint(&session.settings, &context.env)
         .and_then(|choice| choice.to_endpoint())
     {
         Ok(endpoint) => endpoint,
         Err(error) => return Some(format!("the portal session was not ended: {error}")),
     };
-    let mut driver = Driver::new(UreqTransport::new(), SystemClock).with_cancel_flag(cancel);
+    let transport = match session.transport(context) {
+        Ok(transport) => transport,
+        Err(error) => {
+            return Some(format!(
+                "the portal session was not ended: {}",
+                error.message
+            ));
+        }
+    };
+    let mut driver =
+        Driver::new(transport, SystemClock).with_cancel_flag(Arc::clone(&context.cancel));
     let mut call = PortalCall::new(
         endpoint,
         token.access_token.clone(),

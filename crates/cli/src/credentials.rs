@@ -12,7 +12,6 @@ use std::time::SystemTime;
 
 use ssoflow_blocking::{
     CredentialsError, CredentialsProvider, Driver, FETCH_LOCK_TIMEOUT, SystemClock, TokenProvider,
-    UreqTransport,
 };
 use ssoflow_core::Endpoint;
 use ssoflow_core::portal::RoleCredentials;
@@ -98,20 +97,19 @@ pub(crate) fn run(context: &Context, args: &CredentialsArgs) -> Result<(), CliEr
             .and_then(|choice: EndpointChoice| choice.to_endpoint())
             .map_err(CliError::config)?,
     };
+    let transport = session.transport(context)?;
     let tokens = TokenProvider::new(
         session.token_key.clone(),
         session.endpoint.clone(),
         places.cache.clone(),
-        Driver::new(UreqTransport::new(), SystemClock)
-            .with_cancel_flag(Arc::clone(&context.cancel)),
+        Driver::new(transport.clone(), SystemClock).with_cancel_flag(Arc::clone(&context.cancel)),
     );
     let provider = CredentialsProvider::new(
         key,
         portal,
         roles,
         tokens,
-        Driver::new(UreqTransport::new(), SystemClock)
-            .with_cancel_flag(Arc::clone(&context.cancel)),
+        Driver::new(transport, SystemClock).with_cancel_flag(Arc::clone(&context.cancel)),
     );
     let allowed = match args.sign_in {
         SignIn::Always => true,

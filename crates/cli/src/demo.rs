@@ -30,6 +30,7 @@ pub(crate) fn run(context: &Context) -> Result<(), CliError> {
 
     let demo = Context {
         env: Environment::from_iter([("HOME", home.path.to_string_lossy().into_owned())]),
+        ca_bundle: None,
         cancel: context.cancel.clone(),
         browser: Browser::Emulated(visit),
     };

@@ -111,7 +111,7 @@ pub(crate) fn run(context: &Context, args: &LoginArgs) -> Result<(), CliError> {
             Grant::Device(new_flow(&places, &session, now, &report)?)
         }
     };
-    let driver = Driver::new(UreqTransport::new(), SystemClock)
+    let driver = Driver::new(session.transport(context)?, SystemClock)
         .with_cancel_flag(Arc::clone(&context.cancel));
     let browser = BrowserUse {
         open: !args.no_browser,

@@ -50,6 +50,50 @@ const EXIT_USAGE: u8 = 2;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log what happens to stderr (flows, requests with their status and
+    /// request id, waits, state changes, cache decisions), like `aws
+    /// --debug`. Never a token, secret or code. SSOFLOW_LOG takes a filter
+    /// instead, e.g. `SSOFLOW_LOG=ssoflow_core=debug,warn`.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Trust only the certificate authorities in this PEM file for HTTPS,
+    /// as the AWS CLI's --ca-bundle does; wins over AWS_CA_BUNDLE and the
+    /// profile's ca_bundle. Without any, the operating system's trust store is used.
+    #[arg(long, global = true, value_name = "PATH")]
+    ca_bundle: Option<std::path::PathBuf>,
+}
+
+/// The environment variable with a log filter: `debug`, or a list of
+/// `target=level` directives and a default level, as `RUST_LOG` takes them.
+const LOG_VARIABLE: &str = "SSOFLOW_LOG";
+
+/// Sends the libraries' `tracing` events to stderr: everything at debug
+/// level with `--debug`, else what SSOFLOW_LOG asks for, else warnings only.
+fn init_logging(debug: bool) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let from_variable = std::env::var(LOG_VARIABLE)
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let filter = match (debug, from_variable) {
+        (true, _) => Targets::new().with_default(LevelFilter::DEBUG),
+        (false, Some(text)) => text.parse::<Targets>().unwrap_or_else(|error| {
+            eprintln!(
+                "ssoflow: {LOG_VARIABLE}={text:?} is not a filter ({error}); logging warnings only"
+            );
+            Targets::new().with_default(LevelFilter::WARN)
+        }),
+        (false, None) => Targets::new().with_default(LevelFilter::WARN),
+    };
+    let output = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(true);
+    // Another subscriber (a test harness, the emulator command) may be set.
+    let _ = tracing_subscriber::registry()
+        .with(output)
+        .with(filter)
+        .try_init();
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,6 +185,8 @@ impl CliError {
 /// demo's), and the Ctrl-C flag.
 pub(crate) struct Context {
     pub(crate) env: Environment,
+    /// `--ca-bundle`: beats AWS_CA_BUNDLE and the profile's ca_bundle.
+    pub(crate) ca_bundle: Option<std::path::PathBuf>,
     pub(crate) cancel: Arc<AtomicBool>,
     /// Which browser a sign-in may use.
     pub(crate) browser: Browser,
@@ -158,6 +204,7 @@ pub(crate) enum Browser {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.debug);
     let cancel = Arc::new(AtomicBool::new(false));
     #[cfg(feature = "emulator")]
     let handles_ctrl_c = !matches!(cli.command, Command::Emulator(_));
@@ -171,6 +218,7 @@ fn main() -> ExitCode {
     }
     let context = Context {
         env: Environment::from_process(),
+        ca_bundle: cli.ca_bundle.clone(),
         cancel,
         browser: Browser::Desktop,
     };

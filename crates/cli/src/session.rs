@@ -5,12 +5,15 @@
 
 use std::path::PathBuf;
 
+use ssoflow_blocking::{UreqConfig, UreqTransport};
 use ssoflow_core::Endpoint;
+use ssoflow_core::net::TrustRoots;
 use ssoflow_core::wire::DEFAULT_SCOPE;
+use ssoflow_files::CaBundleSetting;
 use ssoflow_files::config::{ConfigFile, EndpointChoice, Environment, Selector, SsoSettings};
 use ssoflow_files::{RegistrationKey, TokenCache, TokenKey};
 
-use crate::CliError;
+use crate::{CliError, Context};
 
 /// The flags that pick a session, shared by every command.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -49,6 +52,33 @@ pub(crate) struct Session {
     pub(crate) endpoint: Endpoint,
     /// What the config file (or the flags) say about this sign-in.
     pub(crate) settings: SsoSettings,
+    /// The CA bundle from `AWS_CA_BUNDLE` or the profile's `ca_bundle`;
+    /// read only when a request is to be sent.
+    pub(crate) ca_bundle: Option<CaBundleSetting>,
+}
+
+impl Session {
+    /// The HTTP transport for this session's requests: `--ca-bundle`, else
+    /// the configured bundle, else the operating system's trust store. A
+    /// bundle that cannot be read or parsed is a configuration error (exit
+    /// status 2) before any request.
+    pub(crate) fn transport(&self, context: &Context) -> Result<UreqTransport, CliError> {
+        let setting = match &context.ca_bundle {
+            Some(path) => Some(CaBundleSetting::new(path, "--ca-bundle")),
+            None => self.ca_bundle.clone(),
+        };
+        let trust = match setting {
+            Some(setting) => setting
+                .trust()
+                .map_err(|error| CliError::usage(error.to_string()))?,
+            None => TrustRoots::System,
+        };
+        UreqTransport::with_config(UreqConfig {
+            trust,
+            ..UreqConfig::default()
+        })
+        .map_err(|error| CliError::usage(error.message))
+    }
 }
 
 /// Where the AWS files live for this environment.
@@ -124,6 +154,7 @@ impl SessionArgs {
                 .and_then(|choice: EndpointChoice| choice.to_endpoint())
                 .map_err(CliError::config)?,
         };
+        let ca_bundle = config.ca_bundle(&settings, env).map_err(CliError::config)?;
         let configured_scopes = settings
             .registration_scopes_configured
             .then(|| settings.scopes.clone());
@@ -164,6 +195,7 @@ impl SessionArgs {
             token_key,
             endpoint,
             settings,
+            ca_bundle,
         })
     }
 }

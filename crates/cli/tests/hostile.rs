@@ -195,7 +195,7 @@ fn pkce_login(home: &Path, endpoint: &str, json: bool) -> Output {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let mut args = vec!["login", "--sso-session", "it", "--force"];
+    let mut args = vec!["login", "--sso-session", "it", "--force", "--debug"];
     if json {
         args.extend(["--output", "json"]);
     }
@@ -229,6 +229,8 @@ fn pkce_login(home: &Path, endpoint: &str, json: bool) -> Output {
 
 #[test]
 fn no_secret_appears_in_any_output_but_the_token_asked_for() {
+    // Every command runs with --debug: its log names requests, request ids
+    // and states, and must not name a secret either.
     let home = home("hostile", "secrets");
     let mut config = EmulatorConfig::default();
     config.service.auto_approve = Some(AutoApprove::AfterDelay(Duration::ZERO));
@@ -258,13 +260,69 @@ fn no_secret_appears_in_any_output_but_the_token_asked_for() {
         ],
         vec!["status"],
         vec!["status", "--sso-session", "it", "--output", "json"],
+        vec!["accounts", "--sso-session", "it"],
+        vec![
+            "accounts",
+            "--sso-session",
+            "it",
+            "--refresh",
+            "--output",
+            "json",
+        ],
     ] {
-        outputs.push(run(&mut ssoflow(&home, &endpoint, &args)));
+        let mut command = ssoflow(&home, &endpoint, &args);
+        command
+            .arg("--debug")
+            .env("AWS_ENDPOINT_URL_SSO", &endpoint);
+        outputs.push(run(&mut command));
+    }
+    let log = text(&outputs[0].stderr);
+    assert!(
+        log.contains("request_id=") && log.contains("state changed from=Pending to=Authorized"),
+        "--debug shows requests and states: {log}"
+    );
+    // Role credentials: the two secrets asked for are on stdout only.
+    let mut role_secrets = Vec::new();
+    for format in ["process", "env"] {
+        let mut command = ssoflow(
+            &home,
+            &endpoint,
+            &[
+                "credentials",
+                "--sso-session",
+                "it",
+                "--account-id",
+                "111122223333",
+                "--role-name",
+                "AdministratorAccess",
+                "--format",
+                format,
+                "--debug",
+            ],
+        );
+        command.env("AWS_ENDPOINT_URL_SSO", &endpoint);
+        let credentials = run(&mut command);
+        if format == "process" {
+            let json: serde_json::Value = serde_json::from_slice(&credentials.stdout).unwrap();
+            role_secrets.push(json["SecretAccessKey"].as_str().unwrap().to_owned());
+            role_secrets.push(json["SessionToken"].as_str().unwrap().to_owned());
+        }
+        outputs.push(Output {
+            stdout: Vec::new(),
+            ..credentials
+        });
     }
     let token = run(&mut ssoflow(
         &home,
         &endpoint,
-        &["token", "--sso-session", "it", "--output", "json"],
+        &[
+            "token",
+            "--sso-session",
+            "it",
+            "--output",
+            "json",
+            "--debug",
+        ],
     ));
     let printed: serde_json::Value = serde_json::from_slice(&token.stdout).unwrap();
     let cache = TokenCache::in_home(&home);
@@ -281,16 +339,19 @@ fn no_secret_appears_in_any_output_but_the_token_asked_for() {
         stdout: Vec::new(),
         ..token
     });
-    outputs.push(run(&mut ssoflow(
+    let mut logout = ssoflow(
         &home,
         &endpoint,
-        &["logout", "--sso-session", "it"],
-    )));
+        &["logout", "--sso-session", "it", "--debug"],
+    );
+    logout.env("AWS_ENDPOINT_URL_SSO", &endpoint);
+    outputs.push(run(&mut logout));
 
     // Every secret the service issued to these runs, from its own state.
     let snapshot = serde_json::to_string(&emulator.with_service(|s| s.snapshot())).unwrap();
     let state: serde_json::Value = serde_json::from_str(&snapshot).unwrap();
     let mut secrets = vec![stored.access_token.secret().to_owned()];
+    secrets.extend(role_secrets);
     for registration in state["state"]["registrations"]
         .as_object()
         .unwrap()
@@ -327,7 +388,7 @@ fn no_secret_appears_in_any_output_but_the_token_asked_for() {
     {
         secrets.push(request["state"].as_str().unwrap().to_owned());
     }
-    assert!(secrets.len() >= 9, "{}", secrets.len());
+    assert!(secrets.len() >= 11, "{}", secrets.len());
     // The PKCE verifiers: the service keeps only their challenges, so every
     // word of the output that could be a verifier is hashed and compared.
     let challenges: Vec<String> = state["state"]["authorization_requests"]
