@@ -205,16 +205,34 @@ fn tls_config(trust: &TrustRoots) -> Result<rustls::ClientConfig, TransportError
     Ok(config)
 }
 
+/// The rustls error `error` is or wraps, looking through io::Errors, which
+/// hyper-rustls nests two deep.
+fn rustls_error_in<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
+    if let Some(found) = error.downcast_ref::<rustls::Error>() {
+        return Some(found);
+    }
+    let inner = error.downcast_ref::<std::io::Error>()?.get_ref()?;
+    rustls_error_in(inner)
+}
+
 /// reqwest's error in the core's terms; the message names no request content.
 fn translate(error: reqwest::Error, host: &str, trust: &TrustRoots) -> TransportError {
-    // A refused certificate is a rustls error deep in the source chain.
+    // A refused certificate is a rustls error deep in the source chain,
+    // inside io::Errors (whose source() skips what they wrap).
+    let mut causes = Vec::new();
     let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {
-        if let Some(rustls::Error::InvalidCertificate(reason)) =
-            cause.downcast_ref::<rustls::Error>()
-        {
-            return TransportError::certificate(host, format!("{reason:?}"), trust);
+        let rustls_error = rustls_error_in(cause);
+        match rustls_error {
+            Some(rustls::Error::InvalidCertificate(reason)) => {
+                return TransportError::certificate(host, format!("{reason:?}"), trust);
+            }
+            Some(rustls::Error::General(reason)) if *trust == TrustRoots::System => {
+                return TransportError::system_roots_unusable(reason);
+            }
+            _ => {}
         }
+        causes.push(cause.to_string());
         source = cause.source();
     }
     let kind = if error.is_timeout() {
@@ -226,7 +244,13 @@ fn translate(error: reqwest::Error, host: &str, trust: &TrustRoots) -> Transport
     } else {
         TransportErrorKind::Other
     };
-    TransportError::new(kind, error.without_url().to_string())
+    // reqwest's own message ("error sending request") hides the cause.
+    let mut message = error.without_url().to_string();
+    for cause in causes {
+        message.push_str(": ");
+        message.push_str(&cause);
+    }
+    TransportError::new(kind, message)
 }
 
 /// The real clocks and tokio's timer.

@@ -82,6 +82,7 @@ mod accounts;
 mod admin;
 mod api;
 mod args;
+mod connect_proxy;
 mod foreground;
 mod page;
 mod server;
@@ -101,6 +102,7 @@ use tokio::sync::{Notify, watch};
 
 pub use accounts::{AccountsFile, AccountsFileError};
 pub use args::{DurationArg, EmulatorArgs};
+pub use connect_proxy::ConnectProxy;
 pub use foreground::run_until_stopped;
 pub use state_file::StateFileError;
 pub use tls::{TlsError, TlsSettings};
