@@ -68,8 +68,9 @@ struct Cli {
 const LOG_VARIABLE: &str = "SSOFLOW_LOG";
 
 /// Sends the libraries' `tracing` events to stderr: everything at debug
-/// level with `--debug`, else what SSOFLOW_LOG asks for, else warnings only.
-fn init_logging(debug: bool) {
+/// level with `--debug`, else what SSOFLOW_LOG asks for, else warnings only
+/// (and, for `ssoflow emulator`, its request log, as `ssoflow-emulator` prints it).
+fn init_logging(debug: bool, serves: bool) {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -84,6 +85,9 @@ fn init_logging(debug: bool) {
             );
             Targets::new().with_default(LevelFilter::WARN)
         }),
+        (false, None) if serves => Targets::new()
+            .with_target("ssoflow_emulator", LevelFilter::INFO)
+            .with_default(LevelFilter::WARN),
         (false, None) => Targets::new().with_default(LevelFilter::WARN),
     };
     let output = tracing_subscriber::fmt::layer()
@@ -204,7 +208,11 @@ pub(crate) enum Browser {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.debug);
+    #[cfg(feature = "emulator")]
+    let serves = matches!(cli.command, Command::Emulator(_));
+    #[cfg(not(feature = "emulator"))]
+    let serves = false;
+    init_logging(cli.debug, serves);
     let cancel = Arc::new(AtomicBool::new(false));
     #[cfg(feature = "emulator")]
     let handles_ctrl_c = !matches!(cli.command, Command::Emulator(_));
