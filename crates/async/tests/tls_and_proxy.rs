@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -42,16 +41,6 @@ fn https_emulator() -> EmulatorThread {
         extra_hosts: vec![PROXIED_HOST.into(), PROXIED_IP.into()],
     });
     EmulatorThread::start(config).unwrap()
-}
-
-fn port(emulator: &EmulatorThread) -> u16 {
-    emulator
-        .base_url()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 fn ca_bundle(emulator: &EmulatorThread, name: &str) -> TrustRoots {
@@ -111,9 +100,8 @@ fn proxied(emulator: &EmulatorThread, proxy: &ConnectProxy, no_proxy: &str) -> R
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_go_through_the_proxy_unless_no_proxy_names_the_host() {
     let emulator = https_emulator();
-    let port = port(&emulator);
-    let target: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let proxy = ConnectProxy::start(target).unwrap();
+    let port = emulator.local_addr().port();
+    let proxy = ConnectProxy::start(emulator.local_addr()).unwrap();
     let by_name = format!("https://{PROXIED_HOST}:{port}");
 
     sign_in(proxied(&emulator, &proxy, "other.test"), &by_name)

@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use ssoflow_blocking::{Clock, Driver, Error, UreqConfig, UreqTransport};
@@ -41,16 +40,6 @@ fn https_emulator() -> EmulatorThread {
         extra_hosts: vec![PROXIED_HOST.into(), PROXIED_IP.into()],
     });
     EmulatorThread::start(config).unwrap()
-}
-
-fn port(emulator: &EmulatorThread) -> u16 {
-    emulator
-        .base_url()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 /// The emulator's CA, read as a user's AWS_CA_BUNDLE file would be.
@@ -143,9 +132,8 @@ fn proxied(emulator: &EmulatorThread, proxy: &ConnectProxy, no_proxy: &str) -> U
 #[test]
 fn requests_go_through_the_proxy_unless_no_proxy_names_the_host() {
     let emulator = https_emulator();
-    let port = port(&emulator);
-    let target: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let proxy = ConnectProxy::start(target).unwrap();
+    let port = emulator.local_addr().port();
+    let proxy = ConnectProxy::start(emulator.local_addr()).unwrap();
     let by_name = format!("https://{PROXIED_HOST}:{port}");
 
     // Through the proxy: the name is resolved by the proxy alone.

@@ -14,7 +14,8 @@ use ssoflow_blocking::{
     fresh_pkce_secrets,
 };
 use ssoflow_core::{
-    AuthCodeFlow, AuthorizationPrompt, DeviceFlow, Event, FlowConfig, FlowError, Token, UserPrompt,
+    AuthCodeFlow, AuthorizationPrompt, DeviceFlow, Event, FlowConfig, FlowError, Token,
+    TransportErrorKind, UserPrompt,
 };
 use ssoflow_files::{CachedRegistration, CachedToken, RefreshPolicy, format_timestamp};
 
@@ -641,6 +642,14 @@ fn explain(error: &Error, session: &Session) -> (&'static str, CliError) {
         Error::Flow(FlowError::Cancelled) => (
             "cancelled",
             CliError::new(EXIT_CANCELLED, "cancelled; no token was saved"),
+        ),
+        // The message says what to do about the certificate already.
+        Error::Transport { source, .. } if source.kind == TransportErrorKind::Certificate => (
+            "certificate",
+            CliError::failure(format!(
+                "{error} (endpoint {})",
+                session.endpoint.base_url()
+            )),
         ),
         Error::Transport { .. } => (
             "unreachable",

@@ -218,14 +218,8 @@ fn a_bundle_that_cannot_be_read_is_a_configuration_error_before_any_request() {
 #[test]
 fn https_proxy_from_the_environment_carries_requests_unless_no_proxy_names_the_host() {
     let emulator = https_emulator();
-    let port: u16 = emulator
-        .base_url()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let proxy = ConnectProxy::start(format!("127.0.0.1:{port}").parse().unwrap()).unwrap();
+    let port = emulator.local_addr().port();
+    let proxy = ConnectProxy::start(emulator.local_addr()).unwrap();
     let proxy_url = PathBuf::from(proxy.url());
     let endpoint = format!("https://{PROXIED_HOST}:{port}");
     let home = home("tls", "proxy");
