@@ -134,3 +134,8 @@ impl<C: AsyncClock + Sync> AsyncClock for &C {
         (**self).sleep_until(deadline)
     }
 }
+
+/// The crate README's example, compiled and run as a doc test so it cannot rot.
+#[cfg(all(doctest, feature = "tokio-reqwest"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExample;

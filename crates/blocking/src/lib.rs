@@ -59,7 +59,12 @@ pub fn fresh_pkce_secrets() -> std::io::Result<ssoflow_core::pkce::PkceSecrets> 
     Ok(ssoflow_core::pkce::PkceSecrets::from_random(bytes))
 }
 
-/// The README's example, compiled and run as a doc test so it cannot rot.
+/// The project README's example, compiled and run as a doc test so it cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeExample;
+
+/// The crate README's example, compiled and run as a doc test so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct CrateReadmeExample;

@@ -156,3 +156,8 @@ pub use token::{Registration, Token};
 
 #[cfg(test)]
 mod properties;
+
+/// The crate README's example, compiled and run as a doc test so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExample;

@@ -1,7 +1,7 @@
 //! The SSO portal API (`portal-api.md`): what a signed-in person's access
 //! token buys — role credentials, the accounts and roles they may use, and
 //! logging the portal session out. The models and the service's errors live
-//! here; [`PortalCall`](crate::PortalCall) is the machine that calls it.
+//! here; [`PortalCall`] is the machine that calls it.
 
 use std::time::{Duration, SystemTime};
 

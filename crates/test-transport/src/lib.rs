@@ -98,3 +98,8 @@ pub use service::{
     ServiceConfig, ServiceSnapshot, UnsupportedSnapshot,
 };
 pub use sim::{Exchange, Simulation};
+
+/// The crate README's example, compiled and run as a doc test so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExample;
