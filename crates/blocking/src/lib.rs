@@ -59,12 +59,10 @@ pub fn fresh_pkce_secrets() -> std::io::Result<ssoflow_core::pkce::PkceSecrets> 
     Ok(ssoflow_core::pkce::PkceSecrets::from_random(bytes))
 }
 
-/// The project README's example, compiled and run as a doc test so it cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeExample;
-
-/// The crate README's example, compiled and run as a doc test so it cannot rot.
+/// The crate README's examples, compiled and run as doc tests so they
+/// cannot rot. (The project README's example is a copy of the second one,
+/// which `.ci/run` checks: a path outside the package would break the
+/// published crate's doc tests.)
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct CrateReadmeExample;
