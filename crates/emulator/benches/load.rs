@@ -6,17 +6,25 @@
 //! ```
 //!
 //! One emulator is started in this process. Phase one runs many device flows
-//! at once (1,000 by default), each on one kept-alive HTTP/1.1 connection of
-//! its own, as every AWS client does: RegisterClient, StartDeviceAuthorization,
+//! (1,000 by default), each on one kept-alive HTTP/1.1 connection of its
+//! own, as every AWS client does: RegisterClient, StartDeviceAuthorization,
 //! then CreateToken polls one announced interval apart until the token comes
-//! (the emulator approves on the n-th poll). Phase two, "saturation", sends
-//! StartDeviceAuthorization back to back on the same connections for a fixed
-//! time. Every request's latency is measured on the client side, from sending
-//! the request to having its whole body.
+//! (the emulator approves on the n-th poll). The flows start evenly over a
+//! ramp (10 s by default; 0 starts them all in one instant), as sign-ins
+//! arrive in real life, and poll long enough (20 polls) that all of them are
+//! polling at once after the ramp: the polls of that window are reported as
+//! the steady state, apart from those sent while flows were still starting.
+//! Phase two calls the SSO portal API with each flow's token
+//! (ListAccounts, ListAccountRoles, GetRoleCredentials, spread over 5 s).
+//! Phase three, "saturation", sends StartDeviceAuthorization back to back on
+//! the same connections for a fixed time. Every request's latency is
+//! measured on the client side, from sending the request to having its
+//! whole body.
 //!
 //! Settings, by argument or environment variable (arguments win):
 //! `--flows N` / `SSOFLOW_LOAD_FLOWS` (default 1000), `--polls N` /
-//! `SSOFLOW_LOAD_POLLS` (the poll that gets the token, default 5), and
+//! `SSOFLOW_LOAD_POLLS` (the poll that gets the token, default 20),
+//! `--ramp-secs N` / `SSOFLOW_LOAD_RAMP_SECS` (default 10), and
 //! `--saturation-secs N` / `SSOFLOW_LOAD_SATURATION_SECS` (default 5, 0 skips
 //! phase two).
 //!
@@ -36,18 +44,24 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
 use hyper_util::rt::TokioIo;
 use ssoflow_core::Operation;
-use ssoflow_core::secret::ClientSecret;
+use ssoflow_core::portal::{GetRoleCredentials, ListAccountRoles, ListAccounts, PortalCall};
+use ssoflow_core::secret::{AccessToken, ClientSecret};
 use ssoflow_core::wire::{
     self, CLIENT_TYPE_PUBLIC, CONTENT_TYPE_JSON, CreateTokenRequest, CreateTokenResponse,
     DEFAULT_SCOPE, ErrorBody, RegisterClientRequest, RegisterClientResponse,
     StartDeviceAuthorizationRequest, StartDeviceAuthorizationResponse,
 };
+use ssoflow_core::{Endpoint, Flow, Transmit};
 use ssoflow_emulator::{AutoApprove, Emulator, EmulatorConfig};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The start URL every flow signs in to.
 const START_URL: &str = "https://d-1234567890.awsapps.com/start";
+
+/// The emulator's built-in account and one of its roles (phase two).
+const PORTAL_ACCOUNT: &str = "111122223333";
+const PORTAL_ROLE: &str = "AdministratorAccess";
 
 /// The interval the emulator announces.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -67,13 +81,18 @@ const USER_HZ: f64 = 100.0;
 struct Settings {
     flows: usize,
     polls: u32,
+    ramp: Duration,
     saturation: Duration,
 }
+
+/// How long the portal calls of phase two are spread over.
+const PORTAL_RAMP: Duration = Duration::from_secs(5);
 
 impl Settings {
     fn from_env_and_args() -> Result<Settings, String> {
         let mut flows = env_number("SSOFLOW_LOAD_FLOWS")?.unwrap_or(1000);
-        let mut polls = env_number("SSOFLOW_LOAD_POLLS")?.unwrap_or(5);
+        let mut polls = env_number("SSOFLOW_LOAD_POLLS")?.unwrap_or(20);
+        let mut ramp_secs = env_number("SSOFLOW_LOAD_RAMP_SECS")?.unwrap_or(10);
         let mut saturation_secs = env_number("SSOFLOW_LOAD_SATURATION_SECS")?.unwrap_or(5);
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -86,10 +105,11 @@ impl Settings {
                 "--bench" => continue,
                 "--flows" => &mut flows,
                 "--polls" => &mut polls,
+                "--ramp-secs" => &mut ramp_secs,
                 "--saturation-secs" => &mut saturation_secs,
                 _ => {
                     return Err(format!(
-                        "unknown argument {arg:?}; expected --flows N, --polls N, --saturation-secs N"
+                        "unknown argument {arg:?}; expected --flows N, --polls N, --ramp-secs N, --saturation-secs N"
                     ));
                 }
             };
@@ -104,6 +124,7 @@ impl Settings {
         Ok(Settings {
             flows: usize::try_from(flows).map_err(|_| "--flows is too large".to_owned())?,
             polls: u32::try_from(polls).map_err(|_| "--polls is too large".to_owned())?,
+            ramp: Duration::from_secs(ramp_secs),
             saturation: Duration::from_secs(saturation_secs),
         })
     }
@@ -200,8 +221,9 @@ async fn run(settings: Settings) -> Result<bool, BoxError> {
          cores, so the server alone would do better than these figures"
     );
     println!(
-        "settings: {} flows, interval {} s, auto-approve on poll {}, saturation {} s",
+        "settings: {} flows started over {} s, interval {} s, auto-approve on poll {}, saturation {} s",
         settings.flows,
+        settings.ramp.as_secs(),
         INTERVAL.as_secs(),
         settings.polls,
         settings.saturation.as_secs()
@@ -215,6 +237,8 @@ async fn run(settings: Settings) -> Result<bool, BoxError> {
     println!("emulator: {}", emulator.base_url());
 
     let (clients, all_ok) = flow_phase(&settings, addr, &emulator).await?;
+    let (clients, portal_ok) = portal_phase(clients, &emulator).await;
+    let all_ok = all_ok && portal_ok;
 
     if settings.saturation.is_zero() {
         println!();
@@ -245,11 +269,19 @@ async fn flow_phase(
     emulator: &Emulator,
 ) -> Result<(Vec<Client>, bool), BoxError> {
     println!();
-    println!("== phase 1: {} concurrent device flows ==", settings.flows);
+    println!(
+        "== phase 1: {} device flows, started evenly over {} s ==",
+        settings.flows,
+        settings.ramp.as_secs()
+    );
     let cpu_before = cpu_seconds();
     let started = Instant::now();
+    let flows = u32::try_from(settings.flows).unwrap_or(u32::MAX);
     let tasks: Vec<_> = (0..settings.flows)
-        .map(|index| tokio::spawn(run_flow(index, addr)))
+        .map(|index| {
+            let offset = settings.ramp * u32::try_from(index).unwrap_or(u32::MAX) / flows;
+            tokio::spawn(run_flow(index, addr, started, started + offset))
+        })
         .collect();
     let mut clients = Vec::with_capacity(settings.flows);
     let mut samples = Samples::default();
@@ -306,12 +338,38 @@ async fn flow_phase(
     print_row("RegisterClient", &mut samples.register);
     print_row("StartDeviceAuthorization", &mut samples.start);
     print_row("CreateToken", &mut polls);
-    print_row("  authorization_pending", &mut samples.pending);
+    print_row("  authorization_pending", &mut samples.pending.clone());
     print_row("  token issued", &mut samples.token);
+    print_row("all operations", &mut all);
+    // All flows poll at once from the last flow's first poll until the
+    // first flow's last one.
+    let steady_from = settings.ramp + INTERVAL;
+    let steady_until = INTERVAL * settings.polls.saturating_sub(1);
+    let (mut starting, mut steady): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
+    for (&latency, &sent) in samples.pending.iter().zip(&samples.pending_sent) {
+        let sent = Duration::from_millis(u64::from(sent));
+        if sent < settings.ramp {
+            starting.push(latency);
+        } else if sent >= steady_from && sent <= steady_until {
+            steady.push(latency);
+        }
+    }
+    println!(
+        "authorization_pending polls by when they were sent (steady state: all {} flows polling, {:.0}–{:.0} s):",
+        settings.flows,
+        steady_from.as_secs_f64(),
+        steady_until.as_secs_f64()
+    );
+    print_header();
+    print_row("  while flows start", &mut starting);
+    if steady_until > steady_from {
+        print_row("  steady state", &mut steady);
+    } else {
+        println!("  steady state: none (raise --polls above the ramp in seconds + 2)");
+    }
     if !samples.other.is_empty() {
         print_row("failed requests (any op)", &mut samples.other);
     }
-    print_row("all operations", &mut all);
     let counters = emulator.with_service(|service| service.counters());
     println!(
         "server counters: register_client={} start_device_authorization={} create_token={} other={}",
@@ -333,12 +391,117 @@ async fn flow_phase(
     Ok((clients, failed == 0))
 }
 
-/// Phase two: back-to-back StartDeviceAuthorization on every connection.
+/// Phase two: each signed-in client calls the portal API with its token,
+/// the calls spread over [`PORTAL_RAMP`]: ListAccounts, ListAccountRoles,
+/// GetRoleCredentials (the emulator's built-in account and role). Returns
+/// the clients for phase three, and whether every call answered 200.
+async fn portal_phase(clients: Vec<Client>, emulator: &Emulator) -> (Vec<Client>, bool) {
+    let count = clients.len();
+    println!();
+    println!(
+        "== phase 2: the portal API, {count} clients, 3 calls each, spread over {} s ==",
+        PORTAL_RAMP.as_secs()
+    );
+    let Ok(endpoint) = Endpoint::from_url(emulator.base_url()) else {
+        println!("portal phase skipped: the base URL is not an endpoint");
+        return (clients, false);
+    };
+    let cpu_before = cpu_seconds();
+    let origin = Instant::now();
+    let per_client = u32::try_from(count).unwrap_or(u32::MAX).max(1);
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(index, client)| {
+            let start =
+                origin + PORTAL_RAMP * u32::try_from(index).unwrap_or(u32::MAX) / per_client;
+            tokio::spawn(portal_calls(client, endpoint.clone(), start))
+        })
+        .collect();
+    let mut latencies: BTreeMap<&'static str, Vec<u32>> = BTreeMap::new();
+    let mut errors = Errors::default();
+    let mut clients = Vec::with_capacity(count);
+    for task in tasks {
+        match task.await {
+            Ok((client, samples, task_errors)) => {
+                for (name, latency) in samples {
+                    latencies.entry(name).or_default().push(latency);
+                }
+                errors.merge(task_errors);
+                clients.push(client);
+            }
+            Err(join) => errors.add(format!("portal task ended abnormally: {join}")),
+        }
+    }
+    let wall = origin.elapsed();
+    print_cpu(cpu_since(cpu_before), wall);
+    println!("portal request latency, client side:");
+    print_header();
+    for (name, values) in &mut latencies {
+        print_row(name, values);
+    }
+    let counters = emulator.with_service(|service| service.counters());
+    println!(
+        "server counters: list_accounts={} list_account_roles={} get_role_credentials={} throttled={}",
+        counters.list_accounts,
+        counters.list_account_roles,
+        counters.get_role_credentials,
+        counters.portal_throttled
+    );
+    let ok = errors.0.is_empty() && clients.len() == count;
+    errors.print();
+    (clients, ok)
+}
+
+/// One client's three portal calls, each built by the core's `PortalCall`.
+async fn portal_calls(
+    mut client: Client,
+    endpoint: Endpoint,
+    start: Instant,
+) -> (Client, Vec<(&'static str, u32)>, Errors) {
+    tokio::time::sleep_until(tokio::time::Instant::from_std(start)).await;
+    let mut samples = Vec::new();
+    let mut errors = Errors::default();
+    let now = Instant::now();
+    let token = client.access_token.clone();
+    let transmits = [
+        PortalCall::new(endpoint.clone(), token.clone(), ListAccounts::new(), now, 1)
+            .poll_transmit(now),
+        PortalCall::new(
+            endpoint.clone(),
+            token.clone(),
+            ListAccountRoles::new(PORTAL_ACCOUNT),
+            now,
+            1,
+        )
+        .poll_transmit(now),
+        PortalCall::new(
+            endpoint,
+            token,
+            GetRoleCredentials::new(PORTAL_ACCOUNT, PORTAL_ROLE),
+            now,
+            1,
+        )
+        .poll_transmit(now),
+    ];
+    for transmit in transmits.into_iter().flatten() {
+        let name = transmit.operation.name();
+        let (took, result) = client.conn.send_transmit(transmit).await;
+        match result {
+            Ok(answer) if answer.status == 200 => samples.push((name, micros(took))),
+            Ok(answer) => errors.add(format!("{name}: HTTP {}", answer.status)),
+            Err(error) => errors.add(error.message),
+        }
+    }
+    (client, samples, errors)
+}
+
+/// Phase three: back-to-back StartDeviceAuthorization on every connection.
 async fn saturation_phase(settings: &Settings, clients: Vec<Client>, emulator: &Emulator) {
     let connections = clients.len();
     println!();
     println!(
-        "== phase 2: saturation, {connections} connections sending StartDeviceAuthorization \
+        "== phase 3: saturation, {connections} connections sending StartDeviceAuthorization \
          back to back for {} s ==",
         settings.saturation.as_secs()
     );
@@ -428,6 +591,7 @@ struct Client {
     conn: Conn,
     client_id: String,
     client_secret: ClientSecret,
+    access_token: AccessToken,
 }
 
 /// One HTTP/1.1 connection; its driver runs as a task of its own.
@@ -477,14 +641,55 @@ impl Conn {
         Ok(Conn { sender, host })
     }
 
-    /// Sends one request and reads the whole answer; the duration covers both.
+    /// Sends one SSO OIDC request and reads the whole answer; the duration covers both.
     async fn call(
         &mut self,
         operation: Operation,
         body: Bytes,
     ) -> (Duration, Result<Answer, RequestError>) {
+        let request = hyper::Request::post(operation.path())
+            .header(HOST, self.host.clone())
+            .header(CONTENT_TYPE, CONTENT_TYPE_JSON)
+            .body(Full::new(body));
+        self.send(operation, request).await
+    }
+
+    /// Sends a request a core machine built (a portal call), as the drivers
+    /// would: its method, path and query, headers and body.
+    async fn send_transmit(
+        &mut self,
+        transmit: Transmit,
+    ) -> (Duration, Result<Answer, RequestError>) {
+        let (parts, body) = transmit.request.into_parts();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |path| path.as_str())
+            .to_owned();
+        let mut request = hyper::Request::builder()
+            .method(parts.method)
+            .uri(path)
+            .header(HOST, self.host.clone());
+        for (name, value) in &parts.headers {
+            request = request.header(name, value);
+        }
+        self.send(
+            transmit.operation,
+            request.body(Full::new(Bytes::from(body))),
+        )
+        .await
+    }
+
+    async fn send(
+        &mut self,
+        operation: Operation,
+        request: Result<hyper::Request<Full<Bytes>>, hyper::http::Error>,
+    ) -> (Duration, Result<Answer, RequestError>) {
         let started = Instant::now();
-        let result = tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(operation, body)).await;
+        let result = match request {
+            Ok(request) => tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(request)).await,
+            Err(error) => Ok(Err(format!("building the request: {error}"))),
+        };
         let took = started.elapsed();
         let result = match result {
             Ok(Ok(answer)) => Ok(answer),
@@ -504,12 +709,7 @@ impl Conn {
         (took, result)
     }
 
-    async fn exchange(&mut self, operation: Operation, body: Bytes) -> Result<Answer, String> {
-        let request = hyper::Request::post(operation.path())
-            .header(HOST, self.host.clone())
-            .header(CONTENT_TYPE, CONTENT_TYPE_JSON)
-            .body(Full::new(body))
-            .map_err(|error| format!("building the request: {error}"))?;
+    async fn exchange(&mut self, request: hyper::Request<Full<Bytes>>) -> Result<Answer, String> {
         self.sender
             .ready()
             .await
@@ -536,6 +736,8 @@ struct Samples {
     register: Vec<u32>,
     start: Vec<u32>,
     pending: Vec<u32>,
+    /// When each `pending` poll was sent, in ms since the phase started.
+    pending_sent: Vec<u32>,
     token: Vec<u32>,
     /// Requests that failed, whatever the operation.
     other: Vec<u32>,
@@ -546,6 +748,7 @@ impl Samples {
         self.register.extend(other.register);
         self.start.extend(other.start);
         self.pending.extend(other.pending);
+        self.pending_sent.extend(other.pending_sent);
         self.token.extend(other.token);
         self.other.extend(other.other);
     }
@@ -625,7 +828,8 @@ struct FlowFailure {
     out_of_fds: bool,
 }
 
-async fn run_flow(index: usize, addr: SocketAddr) -> FlowOutcome {
+async fn run_flow(index: usize, addr: SocketAddr, origin: Instant, start: Instant) -> FlowOutcome {
+    tokio::time::sleep_until(tokio::time::Instant::from_std(start)).await;
     let mut outcome = FlowOutcome {
         samples: Samples::default(),
         connect: None,
@@ -644,7 +848,7 @@ async fn run_flow(index: usize, addr: SocketAddr) -> FlowOutcome {
         }
     };
     outcome.connect = Some(micros(connect_started.elapsed()));
-    outcome.result = match device_flow(index, conn, &mut outcome.samples).await {
+    outcome.result = match device_flow(index, conn, origin, &mut outcome.samples).await {
         Ok(client) => Ok(client),
         Err(message) => {
             outcome.errors.add(message);
@@ -660,6 +864,7 @@ async fn run_flow(index: usize, addr: SocketAddr) -> FlowOutcome {
 async fn device_flow(
     index: usize,
     mut conn: Conn,
+    origin: Instant,
     samples: &mut Samples,
 ) -> Result<Client, String> {
     let register = RegisterClientRequest {
@@ -717,6 +922,7 @@ async fn device_flow(
     )));
     loop {
         tokio::time::sleep(interval).await;
+        let sent = u32::try_from(origin.elapsed().as_millis()).unwrap_or(u32::MAX);
         let (took, result) = conn.call(Operation::CreateToken, poll.clone()).await;
         let answer = match result {
             Ok(answer) => answer,
@@ -727,20 +933,22 @@ async fn device_flow(
         };
         if answer.status == 200 {
             let token: CreateTokenResponse = decode(Operation::CreateToken, &answer.body)?;
-            if token.access_token.is_none() {
+            let Some(access_token) = token.access_token else {
                 samples.other.push(micros(took));
                 return Err("CreateToken: 200 without accessToken".to_owned());
-            }
+            };
             samples.token.push(micros(took));
             return Ok(Client {
                 conn,
                 client_id,
                 client_secret,
+                access_token,
             });
         }
         let error: ErrorBody = wire::decode(&answer.body).unwrap_or_default();
         if error.error.as_deref() == Some("authorization_pending") {
             samples.pending.push(micros(took));
+            samples.pending_sent.push(sent);
             continue;
         }
         samples.other.push(micros(took));
