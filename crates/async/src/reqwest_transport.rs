@@ -86,16 +86,9 @@ impl ReqwestTransport {
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
         let uri = request.uri().clone();
         let host = uri.host().unwrap_or_default();
-        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
-            Some("http") => 80,
-            _ => 443,
-        });
         let clients = self.clients()?;
         let client = match (&self.inner.route, &clients.proxied) {
-            (Some(route), Some(proxied)) if route.applies_to(host, port) => {
-                tracing::debug!(proxy = %route.redacted_url(), host, "through the proxy");
-                proxied
-            }
+            (Some(route), Some(proxied)) if route.applies_to_uri(&uri) => proxied,
             _ => &clients.direct,
         };
         let trust = &self.inner.config.trust;

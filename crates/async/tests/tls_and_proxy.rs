@@ -4,17 +4,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use ssoflow_async::{AsyncClock, AsyncDriver, Error, ReqwestTransport, TransportConfig};
-use ssoflow_core::net::{NoProxy, ProxyConfig, ProxyRoute, TrustRoots};
+use ssoflow_core::net::{NoProxy, ProxyConfig, ProxyRoute};
 use ssoflow_core::{DeviceFlow, Endpoint, FlowConfig, TransportErrorKind};
-use ssoflow_emulator::{AutoApprove, ConnectProxy, EmulatorConfig, EmulatorThread, TlsSettings};
+use ssoflow_emulator::{ConnectProxy, EmulatorThread};
+use support::blocking::{PROXIED_HOST, PROXIED_IP, ca_bundle, https_emulator};
 
 const START_URL: &str = "https://d-1234567890.awsapps.com/start";
-const PROXIED_HOST: &str = "sso.emulator.test";
-const PROXIED_IP: &str = "198.18.0.1";
 
 /// Sleeps by moving time forward: the emulator approves at once.
 #[derive(Default)]
@@ -32,25 +33,6 @@ impl AsyncClock for SkipClock {
         *self.0.lock().unwrap() += skip;
         std::future::ready(())
     }
-}
-
-fn https_emulator() -> EmulatorThread {
-    let mut config = EmulatorConfig::default();
-    config.service.auto_approve = Some(AutoApprove::AfterDelay(Duration::ZERO));
-    config.tls = Some(TlsSettings::Generated {
-        extra_hosts: vec![PROXIED_HOST.into(), PROXIED_IP.into()],
-    });
-    EmulatorThread::start(config).unwrap()
-}
-
-fn ca_bundle(emulator: &EmulatorThread, name: &str) -> TrustRoots {
-    let dir = std::env::temp_dir().join(format!("ssoflow-async-tls-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("ca.pem");
-    std::fs::write(&path, emulator.tls_ca_pem().unwrap()).unwrap();
-    ssoflow_files::CaBundleSetting::new(&path, "AWS_CA_BUNDLE")
-        .trust()
-        .unwrap()
 }
 
 async fn sign_in(transport: ReqwestTransport, base_url: &str) -> Result<(), Error> {

@@ -65,8 +65,7 @@ impl UreqTransport {
         let roots = match &config.trust {
             TrustRoots::Bundle(bundle) => {
                 for (index, der) in bundle.certificates().iter().enumerate() {
-                    webpki_roots_check(der)
-                        .map_err(|error| bundle.invalid_certificate(index, error))?;
+                    check_root(der).map_err(|error| bundle.invalid_certificate(index, error))?;
                 }
                 RootCerts::from(
                     bundle
@@ -104,7 +103,7 @@ impl UreqTransport {
 }
 
 /// Whether `der` is a certificate rustls can use as a root.
-fn webpki_roots_check(der: &[u8]) -> Result<(), rustls::Error> {
+fn check_root(der: &[u8]) -> Result<(), rustls::Error> {
     rustls::RootCertStore::empty().add(rustls_pki_types::CertificateDer::from(der))
 }
 
@@ -141,15 +140,8 @@ impl Transport for UreqTransport {
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
         let uri = request.uri().clone();
         let host = uri.host().unwrap_or_default();
-        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
-            Some("http") => 80,
-            _ => 443,
-        });
         let agent = match (&self.route, &self.proxied) {
-            (Some(route), Some(proxied)) if route.applies_to(host, port) => {
-                tracing::debug!(proxy = %route.redacted_url(), host, "through the proxy");
-                proxied
-            }
+            (Some(route), Some(proxied)) if route.applies_to_uri(&uri) => proxied,
             _ => &self.direct,
         };
         let mut response = agent

@@ -5,18 +5,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::time::{Duration, Instant, SystemTime};
 
 use ssoflow_blocking::{Clock, Driver, Error, UreqConfig, UreqTransport};
 use ssoflow_core::net::{NoProxy, ProxyConfig, ProxyRoute, TrustRoots};
 use ssoflow_core::{DeviceFlow, Endpoint, FlowConfig, TransportErrorKind};
-use ssoflow_emulator::{AutoApprove, ConnectProxy, EmulatorConfig, EmulatorThread, TlsSettings};
+use ssoflow_emulator::{ConnectProxy, EmulatorThread};
+use support::{PROXIED_HOST, PROXIED_IP, ca_bundle, https_emulator};
 
 const START_URL: &str = "https://d-1234567890.awsapps.com/start";
-/// A name no resolver knows: only the test proxy can reach it.
-const PROXIED_HOST: &str = "sso.emulator.test";
-/// An address from the benchmarking range (RFC 2544), routed nowhere here.
-const PROXIED_IP: &str = "198.18.0.1";
 
 /// Sleeps by moving time forward: the emulator approves at once.
 struct SkipClock(Duration);
@@ -31,26 +30,6 @@ impl Clock for SkipClock {
     fn sleep_until(&mut self, deadline: Instant) {
         self.0 += deadline.saturating_duration_since(self.now());
     }
-}
-
-fn https_emulator() -> EmulatorThread {
-    let mut config = EmulatorConfig::default();
-    config.service.auto_approve = Some(AutoApprove::AfterDelay(Duration::ZERO));
-    config.tls = Some(TlsSettings::Generated {
-        extra_hosts: vec![PROXIED_HOST.into(), PROXIED_IP.into()],
-    });
-    EmulatorThread::start(config).unwrap()
-}
-
-/// The emulator's CA, read as a user's AWS_CA_BUNDLE file would be.
-fn ca_bundle(emulator: &EmulatorThread, name: &str) -> TrustRoots {
-    let dir = std::env::temp_dir().join(format!("ssoflow-tls-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("ca.pem");
-    std::fs::write(&path, emulator.tls_ca_pem().unwrap()).unwrap();
-    ssoflow_files::CaBundleSetting::new(&path, "AWS_CA_BUNDLE")
-        .trust()
-        .unwrap()
 }
 
 fn sign_in(transport: UreqTransport, base_url: &str) -> Result<(), Error> {

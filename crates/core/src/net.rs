@@ -262,6 +262,22 @@ impl ProxyRoute {
     pub fn applies_to(&self, host: &str, port: u16) -> bool {
         !Endpoint::is_loopback_host(host) && !self.no_proxy.matches(host, port)
     }
+
+    /// [`ProxyRoute::applies_to`] for a request's URI (the port defaults to
+    /// the scheme's); says so in a debug event when it does. Both
+    /// transports route each request with this.
+    pub fn applies_to_uri(&self, uri: &http::Uri) -> bool {
+        let host = uri.host().unwrap_or_default();
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("http") => 80,
+            _ => 443,
+        });
+        let applies = self.applies_to(host, port);
+        if applies {
+            tracing::debug!(proxy = %self.redacted_url(), host, "through the proxy");
+        }
+        applies
+    }
 }
 
 impl std::fmt::Debug for ProxyRoute {
@@ -505,6 +521,17 @@ mod tests {
             assert!(!route.applies_to(host, 8080), "{host}");
         }
         assert!(route.applies_to("oidc.eu-west-1.amazonaws.com", 443));
+    }
+
+    #[test]
+    fn a_uri_without_a_port_has_its_scheme_s() {
+        let route = route("example.com:443, plain.test:80");
+        let uri = |text: &str| text.parse::<http::Uri>().unwrap();
+        assert!(!route.applies_to_uri(&uri("https://example.com/token")));
+        assert!(route.applies_to_uri(&uri("https://example.com:8443/token")));
+        assert!(!route.applies_to_uri(&uri("http://plain.test/")));
+        assert!(!route.applies_to_uri(&uri("http://127.0.0.1:9/")));
+        assert!(route.applies_to_uri(&uri("https://oidc.us-east-1.amazonaws.com/token")));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The blocking driver's adapter for the simulated service: a
 //! [`Simulation`] behind this crate's [`Transport`] and [`Clock`] seams.
 //! (The simulation knows no driver; each driver's tests carry these lines.)
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::time::{Instant, SystemTime};
 
@@ -245,4 +245,37 @@ impl ssoflow_blocking::CallbackListener for SimBrowser {
     fn respond(&mut self, reply: &ssoflow_core::CallbackReply) {
         self.record(reply);
     }
+}
+
+/// A name no resolver knows: only the test proxy (`ConnectProxy`) reaches it.
+pub const PROXIED_HOST: &str = "sso.emulator.test";
+/// An address from the benchmarking range (RFC 2544), routed nowhere here.
+pub const PROXIED_IP: &str = "198.18.0.1";
+
+/// An auto-approving emulator over HTTPS with a CA of its own, whose
+/// certificate also names [`PROXIED_HOST`] and [`PROXIED_IP`].
+pub fn https_emulator() -> ssoflow_emulator::EmulatorThread {
+    let mut config = ssoflow_emulator::EmulatorConfig::default();
+    config.service.auto_approve = Some(ssoflow_emulator::AutoApprove::AfterDelay(
+        std::time::Duration::ZERO,
+    ));
+    config.tls = Some(ssoflow_emulator::TlsSettings::Generated {
+        extra_hosts: vec![PROXIED_HOST.into(), PROXIED_IP.into()],
+    });
+    ssoflow_emulator::EmulatorThread::start(config).unwrap()
+}
+
+/// The emulator's CA, written to a file under `name` and read back as a
+/// user's AWS_CA_BUNDLE would be.
+pub fn ca_bundle(
+    emulator: &ssoflow_emulator::EmulatorThread,
+    name: &str,
+) -> ssoflow_core::net::TrustRoots {
+    let dir = std::env::temp_dir().join(format!("ssoflow-tls-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ca.pem");
+    std::fs::write(&path, emulator.tls_ca_pem().unwrap()).unwrap();
+    ssoflow_files::CaBundleSetting::new(&path, "AWS_CA_BUNDLE")
+        .trust()
+        .unwrap()
 }
